@@ -1,0 +1,1 @@
+# Alert rules, alerts and their lifecycle, integrations and deliveries arrive with the alerts issue.

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class DetectionConfig(AppConfig):
+    name = "detection"
+    verbose_name = "Detection"
+
+    def ready(self) -> None:
+        from detection import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from detection import views
+
+urlpatterns = [
+    path("", views.project_list, name="project-list"),
+    path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
+]

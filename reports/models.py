@@ -1,0 +1,1 @@
+# Reports (dataset profiles, detector summaries, PDF files) arrive with the reports issue.
