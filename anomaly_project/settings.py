@@ -237,6 +237,12 @@ SECURE_CSP = {
     "form-action": ["'self'"],
 }
 
+# --- Product limits and timings.
+DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_MB", 200, minimum=1) * 1024 * 1024
+SCORE_MAX_POINTS = env_int("SCORE_MAX_POINTS", 50_000, minimum=1)  # per scoring request
+# A training or scoring job whose worker has not reported for this long is marked failed.
+JOB_HEARTBEAT_TIMEOUT_SECONDS = env_int("JOB_HEARTBEAT_TIMEOUT_SECONDS", 300, minimum=10)
+
 # --- REST API.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

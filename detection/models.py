@@ -21,6 +21,10 @@ class Project(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
+    # The detector that the original system's endpoints (/api/detect, /predict, ...) score with.
+    default_detector = models.ForeignKey(
+        "Detector", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -53,3 +57,224 @@ class Membership(models.Model):
     @property
     def can_manage(self) -> bool:
         return self.role == Role.OWNER
+
+
+def dataset_upload_path(instance: "Dataset", filename: str) -> str:
+    return f"projects/{instance.project_id}/datasets/{filename}"
+
+
+def artifact_upload_path(instance: "ModelVersion", filename: str) -> str:
+    return f"projects/{instance.detector.project_id}/models/{filename}"
+
+
+def job_upload_path(instance: "ScoringJob", filename: str) -> str:
+    return f"projects/{instance.detector.project_id}/jobs/{filename}"
+
+
+class JobStatus(models.TextChoices):
+    """The life of any background work: a row is written first, a task moves it along."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class Dataset(models.Model):
+    """An uploaded table, stored as Parquet, with its inferred column schema and profile."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSON = "json", "JSON"
+        PARQUET = "parquet", "Parquet"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=200)
+    original_filename = models.CharField(max_length=255, blank=True)
+    source_format = models.CharField(max_length=10, choices=Format.choices)
+    file = models.FileField(upload_to=dataset_upload_path, max_length=500)
+    size_bytes = models.BigIntegerField(default=0)
+    row_count = models.PositiveIntegerField(default=0)
+    # [{"name", "kind": number|text|boolean|datetime, "missing": int}], in file order.
+    columns = models.JSONField(default=list)
+    label_column = models.CharField(max_length=200, blank=True)
+    timestamp_column = models.CharField(max_length=200, blank=True)
+    profile = models.JSONField(null=True, blank=True)
+    profile_status = models.CharField(
+        max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED
+    )
+    profile_error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """Numeric columns that are neither the label nor the timestamp."""
+        skip = {self.label_column, self.timestamp_column}
+        return [c["name"] for c in self.columns if c["kind"] == "number" and c["name"] not in skip]
+
+
+class Detector(models.Model):
+    """What to watch (features), how (algorithm and parameters) and how touchy (sensitivity)."""
+
+    class MissingPolicy(models.TextChoices):
+        REJECT = "reject", "Reject points with missing values"
+        IMPUTE = "impute", "Fill missing values with the training median"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="detectors")
+    name = models.CharField(max_length=200)
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="detectors"
+    )
+    features = models.JSONField(default=list)
+    algorithm = models.CharField(max_length=50)
+    params = models.JSONField(default=dict, blank=True)
+    # The target share of normal points flagged: presets low 0.001, medium 0.01, high 0.05.
+    false_alarm_rate = models.FloatField(default=0.01)
+    missing_policy = models.CharField(
+        max_length=10, choices=MissingPolicy.choices, default=MissingPolicy.REJECT
+    )
+    active_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(models.Model):
+    """One training run of a detector and, when it succeeds, the model it produced."""
+
+    detector = models.ForeignKey(Detector, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    # What was trained, frozen at the time: the detector may change afterwards.
+    algorithm = models.CharField(max_length=50)
+    params = models.JSONField(default=dict, blank=True)
+    features = models.JSONField(default=list)
+    artifact = models.FileField(upload_to=artifact_upload_path, max_length=500, blank=True)
+    training_metrics = models.JSONField(default=dict, blank=True)
+    evaluation_metrics = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["detector", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["detector", "number"], name="unique_version_number"),
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="version_status_beat")]
+
+    def __str__(self) -> str:
+        return f"{self.detector} v{self.number}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class Label(models.TextChoices):
+    """Feedback on a point, in ThirdEye's vocabulary."""
+
+    ANOMALY = "anomaly", "Anomaly"
+    EXPECTED = "expected", "Expected"
+    NOT_ANOMALY = "not_anomaly", "Not an anomaly"
+    MISSED = "missed", "Missed anomaly"
+
+
+class ScoredPoint(models.Model):
+    class Source(models.TextChoices):
+        API = "api", "API"
+        STREAM = "stream", "Stream"
+        BATCH = "batch", "Batch file"
+        REPLAY = "replay", "Replay"
+
+    detector = models.ForeignKey(Detector, on_delete=models.CASCADE, related_name="points")
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, on_delete=models.SET_NULL, related_name="points"
+    )
+    event_time = models.DateTimeField()
+    received_at = models.DateTimeField()
+    values = models.JSONField()
+    score = models.FloatField()
+    raw_score = models.FloatField()
+    is_anomaly = models.BooleanField()
+    band = models.CharField(max_length=10)
+    explanation = models.JSONField()
+    label = models.CharField(max_length=12, choices=Label.choices, blank=True)
+    labelled_at = models.DateTimeField(null=True, blank=True)
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices)
+
+    class Meta:
+        ordering = ["-event_time", "-id"]
+        indexes = [
+            models.Index(fields=["detector", "event_time"], name="point_detector_time"),
+            models.Index(
+                fields=["detector", "event_time"],
+                condition=models.Q(is_anomaly=True),
+                name="point_detector_anomaly_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.detector} @ {self.event_time:%Y-%m-%d %H:%M:%S}: {self.score:.0f}"
+
+
+class ScoringJob(models.Model):
+    """A batch file scored in the background, with a CSV of results to download."""
+
+    detector = models.ForeignKey(Detector, on_delete=models.CASCADE, related_name="jobs")
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    input_file = models.FileField(upload_to=job_upload_path, max_length=500)
+    original_filename = models.CharField(max_length=255, blank=True)
+    result_file = models.FileField(upload_to=job_upload_path, max_length=500, blank=True)
+    persist = models.BooleanField(default=False)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    anomalies = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} for {self.detector}"

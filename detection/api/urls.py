@@ -1,10 +1,10 @@
 from django.urls import path
 
-from detection.api import views
+from detection.api import projects
 
 urlpatterns = [
-    path("projects/", views.ProjectListView.as_view(), name="api-project-list"),
+    path("projects/", projects.ProjectListView.as_view(), name="api-project-list"),
     path(
-        "projects/<int:project_id>/", views.ProjectDetailView.as_view(), name="api-project-detail"
+        "projects/<int:project_id>/", projects.ProjectDetailView.as_view(), name="api-project-detail"
     ),
 ]
