@@ -48,7 +48,7 @@ run: $(VENV)/.runtime
 	$(MANAGE) setup_demo
 	@echo "Serving http://$(HOST):$(PORT)/ with a Celery worker. Ctrl-C stops both."
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT; \
-	$(VENV)/bin/celery -A anomaly_project worker --loglevel=INFO --concurrency=1 \
+	$(VENV)/bin/celery -A anomaly_project worker --beat --loglevel=INFO --concurrency=1 \
 		--without-gossip --without-mingle & \
 	$(VENV)/bin/uvicorn anomaly_project.asgi:application --host $(HOST) --port $(PORT) --lifespan off & \
 	wait -n

@@ -57,3 +57,24 @@ def project_for(user, project_id, need: Need = Need.READ) -> Project:
 
 def can_read(user, project_id) -> bool:
     return membership_for(user, project_id) is not None
+
+
+def object_for(user, queryset: QuerySet, pk, need: Need = Need.READ):
+    """An object of a project the user may access, by primary key.
+
+    `queryset` must reach a project through `project_id` on the object or `project_path`.
+    A missing object and a stranger's object both give 404.
+    """
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise Http404("Not found.")
+    check_access(user, _project_id_of(obj), need)
+    return obj
+
+
+def _project_id_of(obj) -> int:
+    if hasattr(obj, "project_id"):
+        return obj.project_id
+    if hasattr(obj, "detector"):
+        return obj.detector.project_id
+    raise TypeError(f"{type(obj).__name__} does not belong to a project")

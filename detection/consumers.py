@@ -4,13 +4,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from detection.access import can_read
+from detection.events import project_group
 
 # Close code for a refused connection (4000-4999 are free for applications); 4403 reads as "403".
 CLOSE_FORBIDDEN = 4403
-
-
-def project_group(project_id: int) -> str:
-    return f"project-{project_id}"
 
 
 class ProjectFeedConsumer(AsyncJsonWebsocketConsumer):

@@ -1,5 +1,56 @@
 """Write operations of the detection app, one module per entity; import them from here."""
 
+from detection.services.datasets import (
+    DatasetError,
+    dataset_create,
+    dataset_delete,
+    dataset_labels,
+    dataset_matrix,
+    dataset_profile_compute,
+    dataset_profile_request,
+    dataset_table,
+    dataset_timestamps,
+)
 from detection.services.projects import project_create, project_update
+from detection.services.scoring import (
+    NoReadyModel,
+    pipeline_for,
+    point_label,
+    points_ingest,
+    points_score,
+    scored_dicts,
+)
+from detection.services.training import (
+    detector_create,
+    detector_train,
+    detector_update,
+    model_version_activate,
+    model_version_run,
+    model_versions_sweep,
+)
 
-__all__ = ["project_create", "project_update"]
+__all__ = [
+    "DatasetError",
+    "NoReadyModel",
+    "dataset_create",
+    "dataset_delete",
+    "dataset_labels",
+    "dataset_matrix",
+    "dataset_profile_compute",
+    "dataset_profile_request",
+    "dataset_table",
+    "dataset_timestamps",
+    "detector_create",
+    "detector_train",
+    "detector_update",
+    "model_version_activate",
+    "model_version_run",
+    "model_versions_sweep",
+    "pipeline_for",
+    "point_label",
+    "points_ingest",
+    "points_score",
+    "project_create",
+    "project_update",
+    "scored_dicts",
+]

@@ -1,0 +1,41 @@
+"""Live events to the dashboard through the channel layer.
+
+Groups: one per detector and one per project. Senders call these after their data is committed
+(directly from autocommit code, or through `on_commit`). On the embedded tier the in-memory layer
+reaches only consumers in this same process; a worker's events reach pages through the database.
+"""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def detector_group(detector_id: int) -> str:
+    return f"detector-{detector_id}"
+
+
+def project_group(project_id: int) -> str:
+    return f"project-{project_id}"
+
+
+def send_detector_event(detector, kind: str, payload: dict) -> None:
+    """Send {"kind", "detector", ...payload} to the detector's and the project's groups."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "feed.event", "payload": {"kind": kind, "detector": detector.pk, **payload}}
+    try:
+        async_to_sync(layer.group_send)(detector_group(detector.pk), message)
+        async_to_sync(layer.group_send)(project_group(detector.project_id), message)
+    except Exception:  # a live update must never break the write that caused it
+        logger.warning(
+            "could not send a %s event for detector %s", kind, detector.pk, exc_info=True
+        )
+
+
+def send_detector_event_on_commit(detector, kind: str, payload: dict) -> None:
+    transaction.on_commit(lambda: send_detector_event(detector, kind, payload))

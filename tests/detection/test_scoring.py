@@ -1,0 +1,164 @@
+"""Scoring through the API: one point, a batch, stored or not; the stream; points and labels."""
+
+import pytest
+from django.urls import reverse
+
+from detection.models import ScoredPoint
+
+pytestmark = pytest.mark.django_db
+
+NORMAL = {"temp": 20.1, "pressure": 1000.3, "flow": 5.0}
+HOT = {"temp": 29.5, "pressure": 1000.3, "flow": 5.0}
+
+
+def score(client, detector, body):
+    return client.post(
+        reverse("api-score", args=[detector.pk]), body, content_type="application/json"
+    )
+
+
+def test_it_scores_one_point_without_storing_it(trained_detector, bob_client):
+    response = score(bob_client, trained_detector, {"point": HOT})
+    assert response.status_code == 200, response.json()
+    result = response.json()
+    assert result["is_anomaly"] is True
+    assert result["score"] >= 50
+    assert result["band"] in {"minor", "major", "critical"}
+    assert result["model_version"] == 1
+    assert result["explanation"]["features"][0]["name"] == "temp"
+    assert "temp" in result["explanation"]["text"]
+    assert "id" not in result
+    assert not ScoredPoint.objects.exists()
+
+
+def test_it_scores_a_batch_of_arrays_and_objects_alike(trained_detector, alice_client):
+    objects = score(alice_client, trained_detector, {"points": [NORMAL, HOT]}).json()
+    arrays = score(
+        alice_client, trained_detector, {"points": [list(NORMAL.values()), list(HOT.values())]}
+    ).json()
+    assert [r["score"] for r in objects["results"]] == [r["score"] for r in arrays["results"]]
+    assert [r["is_anomaly"] for r in arrays["results"]] == [False, True]
+    assert arrays["count"] == 2 and arrays["anomalies"] == 1
+
+
+def test_it_stores_points_when_asked(trained_detector, alice_client):
+    response = score(alice_client, trained_detector, {"points": [NORMAL, HOT], "persist": True})
+    results = response.json()["results"]
+    stored = ScoredPoint.objects.order_by("id")
+    assert [p.pk for p in stored] == [r["id"] for r in results]
+    hot = stored[1]
+    assert hot.values == HOT
+    assert hot.is_anomaly and hot.source == "api"
+    assert hot.model_version == trained_detector.active_version
+    assert hot.explanation["features"][0]["name"] == "temp"
+    assert abs(hot.score - results[1]["score"]) < 1e-3
+
+
+def test_it_refuses_storing_for_a_viewer(trained_detector, bob_client):
+    response = score(bob_client, trained_detector, {"point": HOT, "persist": True})
+    assert response.status_code == 403
+    assert not ScoredPoint.objects.exists()
+
+
+def test_it_hides_the_detector_from_charlie(trained_detector, charlie_client):
+    assert score(charlie_client, trained_detector, {"point": HOT}).status_code == 404
+
+
+def test_it_applies_a_new_sensitivity_without_retraining(trained_detector, alice_client):
+    borderline = {"points": [{"temp": 23.2, "pressure": 1000.3, "flow": 5.0}]}
+    before = score(alice_client, trained_detector, borderline).json()["results"][0]
+    url = reverse("api-detector-detail", args=[trained_detector.pk])
+    lenient = 10 ** (-(before["score"] + 5) / 25)  # threshold just above this point's score
+    strict = 10 ** (-(before["score"] - 5) / 25)  # threshold just below it
+    alice_client.patch(url, {"sensitivity": lenient}, content_type="application/json")
+    assert (
+        score(alice_client, trained_detector, borderline).json()["results"][0]["is_anomaly"]
+        is False
+    )
+    alice_client.patch(url, {"sensitivity": strict}, content_type="application/json")
+    assert (
+        score(alice_client, trained_detector, borderline).json()["results"][0]["is_anomaly"] is True
+    )
+
+
+def test_it_streams_points_with_their_times(trained_detector, alice_client):
+    body = {
+        "points": [
+            {"time": "2026-03-01T10:00:00Z", "values": NORMAL},
+            {"time": 1772359260, "values": list(HOT.values())},
+        ]
+    }
+    response = alice_client.post(
+        reverse("api-stream", args=[trained_detector.pk]), body, content_type="application/json"
+    )
+    assert response.status_code == 201, response.json()
+    points = ScoredPoint.objects.order_by("event_time")
+    assert [p.source for p in points] == ["stream", "stream"]
+    assert points[0].event_time.isoformat() == "2026-03-01T10:00:00+00:00"
+    assert points[1].event_time.isoformat() == "2026-03-01T10:01:00+00:00"
+
+
+def _stream(client, detector, n: int):
+    body = {
+        "points": [
+            {
+                "time": f"2026-03-01T10:{i // 60:02d}:{i % 60:02d}Z",
+                "values": HOT if i % 5 == 0 else NORMAL,
+            }
+            for i in range(n)
+        ]
+    }
+    response = client.post(
+        reverse("api-stream", args=[detector.pk]), body, content_type="application/json"
+    )
+    assert response.status_code == 201
+
+
+def test_it_pages_through_points_with_a_cursor(trained_detector, alice_client):
+    _stream(alice_client, trained_detector, 25)
+    url = reverse("api-points", args=[trained_detector.pk])
+    seen, page = [], alice_client.get(url, {"limit": 10}).json()
+    while True:
+        seen += [p["event_time"] for p in page["results"]]
+        if not page["next"]:
+            break
+        page = alice_client.get(page["next"]).json()
+    assert len(seen) == 25 and seen == sorted(seen, reverse=True)
+
+
+def test_it_filters_points(trained_detector, alice_client):
+    _stream(alice_client, trained_detector, 20)
+    url = reverse("api-points", args=[trained_detector.pk])
+    anomalous = alice_client.get(url, {"anomalous": "true"}).json()["results"]
+    assert len(anomalous) == 4 and all(p["is_anomaly"] for p in anomalous)
+    window = alice_client.get(
+        url, {"since": "2026-03-01T10:00:05Z", "until": "2026-03-01T10:00:10Z"}
+    ).json()["results"]
+    assert len(window) == 5
+    bands = {p["band"] for p in anomalous}
+    only = alice_client.get(url, {"band": sorted(bands)}).json()["results"]
+    assert {p["band"] for p in only} == bands
+
+
+def test_it_labels_a_point(trained_detector, alice_client, bob_client):
+    _stream(alice_client, trained_detector, 5)
+    point = ScoredPoint.objects.filter(is_anomaly=True).first()
+    url = reverse("api-point-label", args=[point.pk])
+    assert (
+        bob_client.post(url, {"label": "expected"}, content_type="application/json").status_code
+        == 403
+    )
+    response = alice_client.post(url, {"label": "expected"}, content_type="application/json")
+    assert response.status_code == 200 and response.json()["label"] == "expected"
+    point.refresh_from_db()
+    assert point.label == "expected" and point.labelled_at is not None
+    labelled = alice_client.get(
+        reverse("api-points", args=[trained_detector.pk]), {"label": "expected"}
+    ).json()["results"]
+    assert [p["id"] for p in labelled] == [point.pk]
+
+
+def test_it_says_when_there_is_no_model_yet(detector, alice_client):
+    response = score(alice_client, detector, {"point": NORMAL})
+    assert response.status_code == 409
+    assert "train it first" in response.json()["error"]["message"]
