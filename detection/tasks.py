@@ -29,7 +29,7 @@ def train_model_version_task(version_id: int) -> None:
 
 @shared_task(name="detection.sweep_stalled_jobs")
 def sweep_stalled_jobs_task() -> int:
-    return services.model_versions_sweep()
+    return services.model_versions_sweep() + services.scoring_jobs_sweep()
 
 
 @worker_ready.connect
@@ -37,3 +37,8 @@ def _sweep_when_a_worker_starts(**kwargs) -> None:
     # A worker that died mid-training left its version "running"; the next one to start
     # sweeps it at once instead of waiting for the periodic sweep.
     sweep_stalled_jobs_task.delay()
+
+
+@shared_task(name="detection.score_job")
+def scoring_job_task(job_id: int) -> None:
+    services.scoring_job_run(job_id=job_id)

@@ -6,7 +6,14 @@ too big is not read at all; one without a trustworthy length is cut off at the f
 limit and its temporary file removed. Either way the client gets a 413 naming the limit.
 """
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from django.conf import settings
+from django.core.files import File
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.http import HttpRequest, QueryDict
 from django.utils.datastructures import MultiValueDict
@@ -85,3 +92,22 @@ def raise_if_too_large(request) -> None:
     for handler in request.upload_handlers:
         if isinstance(handler, LimitedUploadHandler) and handler.too_large:
             raise UploadTooLarge(handler.message())
+
+
+@contextmanager
+def local_path(uploaded_file: File) -> Iterator[str]:
+    """A path on local disk holding the file's bytes: the upload's own temporary file when it has
+    one, the file itself when it is a local file, else a copy made chunk by chunk."""
+    if hasattr(uploaded_file, "temporary_file_path"):
+        yield uploaded_file.temporary_file_path()
+        return
+    raw_name = getattr(getattr(uploaded_file, "file", None), "name", None)
+    if isinstance(raw_name, str) and os.path.isfile(raw_name):
+        yield raw_name
+        return
+    suffix = Path(uploaded_file.name or "").suffix
+    with tempfile.NamedTemporaryFile(suffix=suffix) as copy:
+        for chunk in uploaded_file.chunks():
+            copy.write(chunk)
+        copy.flush()
+        yield copy.name

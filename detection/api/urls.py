@@ -1,6 +1,6 @@
 from django.urls import path
 
-from detection.api import datasets, detectors, projects, scoring
+from detection.api import datasets, detectors, jobs, projects, scoring
 
 urlpatterns = [
     path("projects/", projects.ProjectListView.as_view(), name="api-project-list"),
@@ -59,4 +59,7 @@ urlpatterns = [
     path("detectors/<int:detector_id>/stream/", scoring.StreamView.as_view(), name="api-stream"),
     path("detectors/<int:detector_id>/points/", scoring.PointListView.as_view(), name="api-points"),
     path("points/<int:point_id>/label/", scoring.PointLabelView.as_view(), name="api-point-label"),
+    path("detectors/<int:detector_id>/jobs/", jobs.JobListView.as_view(), name="api-job-list"),
+    path("jobs/<int:job_id>/", jobs.JobDetailView.as_view(), name="api-job-detail"),
+    path("jobs/<int:job_id>/result/", jobs.JobResultView.as_view(), name="api-job-result"),
 ]

@@ -11,6 +11,7 @@ from detection.services.datasets import (
     dataset_table,
     dataset_timestamps,
 )
+from detection.services.jobs import scoring_job_create, scoring_job_run, scoring_jobs_sweep
 from detection.services.projects import project_create, project_update
 from detection.services.scoring import (
     NoReadyModel,
@@ -51,6 +52,9 @@ __all__ = [
     "points_ingest",
     "points_score",
     "project_create",
+    "scoring_job_create",
+    "scoring_job_run",
+    "scoring_jobs_sweep",
     "project_update",
     "scored_dicts",
 ]

@@ -10,8 +10,6 @@ import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +18,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from detection.models import Dataset, JobStatus, Project
+from detection.uploads import local_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,7 +58,7 @@ def dataset_create(
 
     filename = os.path.basename(uploaded_file.name or "")
     try:
-        with _local_path(uploaded_file) as path:
+        with local_path(uploaded_file) as path:
             parsed = tabular.read_table(
                 path,
                 filename=filename,
@@ -237,22 +236,3 @@ def _release_arrow_memory() -> None:
 
 def _names(names: list[str]) -> str:
     return ", ".join(f"`{n}`" for n in names)
-
-
-@contextmanager
-def _local_path(uploaded_file: File) -> Iterator[str]:
-    """A path on local disk holding the file's bytes: the upload's own temporary file when it has
-    one, the file itself when it is a local file, else a copy made chunk by chunk."""
-    if hasattr(uploaded_file, "temporary_file_path"):
-        yield uploaded_file.temporary_file_path()
-        return
-    raw_name = getattr(getattr(uploaded_file, "file", None), "name", None)
-    if isinstance(raw_name, str) and os.path.isfile(raw_name):
-        yield raw_name
-        return
-    suffix = Path(uploaded_file.name or "").suffix
-    with tempfile.NamedTemporaryFile(suffix=suffix) as copy:
-        for chunk in uploaded_file.chunks():
-            copy.write(chunk)
-        copy.flush()
-        yield copy.name

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from anomaly_project.celery import app as celery_app
-from detection import services
+from detection import engine, services
 
 FEATURES = ["temp", "pressure", "flow"]
 
@@ -59,8 +59,7 @@ def detector(project, alice, dataset):
         name="Hall 3",
         dataset=dataset,
         features=FEATURES,
-        algorithm="isolation_forest",
-        params={"n_estimators": 50},
+        algorithm=engine.DEFAULT_ALGORITHM,
     )
 
 

@@ -8,7 +8,7 @@ from detection.models import ScoredPoint
 pytestmark = pytest.mark.django_db
 
 NORMAL = {"temp": 20.1, "pressure": 1000.3, "flow": 5.0}
-HOT = {"temp": 29.5, "pressure": 1000.3, "flow": 5.0}
+HOT = {"temp": 45.0, "pressure": 1000.3, "flow": 5.0}
 
 
 def score(client, detector, body):
