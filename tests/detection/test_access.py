@@ -116,3 +116,5 @@ def test_it_serves_login_and_admin(client, django_user_model):
     assert client.get(reverse("admin:index")).status_code == 200
     assert client.get(reverse("admin:detection_project_changelist")).status_code == 200
     assert client.get(reverse("admin:detection_membership_add")).status_code == 200
+    for model in ["dataset", "detector", "modelversion", "scoredpoint", "scoringjob"]:
+        assert client.get(reverse(f"admin:detection_{model}_changelist")).status_code == 200
