@@ -32,9 +32,12 @@ class JobInputError(ValueError):
 
 
 def scoring_job_create(
-    *, detector: Detector, user, uploaded_file: File, persist: bool
+    *, detector: Detector, user, uploaded_file: File, persist: bool, enqueue: bool = True
 ) -> ScoringJob:
-    """Store the file and queue the job. Raises NoReadyModel when there is nothing to score with."""
+    """Store the file and queue the job (unless enqueue=False: the caller runs it).
+
+    Raises NoReadyModel when there is nothing to score with.
+    """
     active_version(detector)
     job = ScoringJob(
         detector=detector,
@@ -46,9 +49,10 @@ def scoring_job_create(
     try:
         with transaction.atomic():
             job.save()
-            from detection.tasks import scoring_job_task
+            if enqueue:
+                from detection.tasks import scoring_job_task
 
-            transaction.on_commit(lambda: scoring_job_task.delay(job.pk))
+                transaction.on_commit(lambda: scoring_job_task.delay(job.pk))
     except BaseException:
         job.input_file.delete(save=False)
         raise
@@ -84,6 +88,7 @@ def scoring_job_run(*, job_id: int) -> ScoringJob | None:
     job.progress = 100
     job.finished_at = timezone.now()
     job.save(update_fields=["result_file", "status", "progress", "finished_at"])
+    job.refresh_from_db()  # counts were written by queryset updates along the way
     return job
 
 

@@ -123,8 +123,11 @@ def detector_update(*, detector: Detector, **changes) -> Detector:
 
 
 @transaction.atomic
-def detector_train(*, detector: Detector, user=None) -> ModelVersion:
-    """Queue a training run of the detector's current configuration on its dataset."""
+def detector_train(*, detector: Detector, user=None, enqueue: bool = True) -> ModelVersion:
+    """Queue a training run of the detector's current configuration on its dataset.
+
+    With enqueue=False no task is sent: the caller runs `model_version_run` itself.
+    """
     if detector.dataset_id is None:
         raise ValidationError({"dataset": ["The detector has no dataset to train on."]})
     # Lock the detector row so two concurrent requests cannot take the same version number.
@@ -138,9 +141,10 @@ def detector_train(*, detector: Detector, user=None) -> ModelVersion:
         features=detector.features,
         created_by=user,
     )
-    from detection.tasks import train_model_version_task
+    if enqueue:
+        from detection.tasks import train_model_version_task
 
-    transaction.on_commit(lambda: train_model_version_task.delay(version.pk))
+        transaction.on_commit(lambda: train_model_version_task.delay(version.pk))
     return version
 
 
