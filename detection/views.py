@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
+from rest_framework.authtoken.models import Token
 
 from detection import services
 from detection.access import check_access
@@ -34,3 +35,21 @@ def project_detail(request, project_id: int):
         "detection/project_detail.html",
         {"project": membership.project, "membership": membership, "members": members},
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_token(request):
+    """The user's token for scripts: create (or replace) it, or revoke it."""
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            if services.api_token_revoke(user=request.user):
+                messages.success(
+                    request, "Your API token was revoked; scripts using it now get 401."
+                )
+        else:
+            services.api_token_create(user=request.user)
+            messages.success(request, "A new API token was created. Copy it now.")
+        return redirect("api-token")
+    token = Token.objects.filter(user=request.user).first()
+    return render(request, "detection/api_token.html", {"token": token})

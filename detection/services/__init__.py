@@ -12,7 +12,12 @@ from detection.services.datasets import (
     dataset_timestamps,
 )
 from detection.services.jobs import scoring_job_create, scoring_job_run, scoring_jobs_sweep
-from detection.services.projects import project_create, project_update
+from detection.services.projects import (
+    api_token_create,
+    api_token_revoke,
+    project_create,
+    project_update,
+)
 from detection.services.scoring import (
     NoReadyModel,
     pipeline_for,
@@ -31,6 +36,8 @@ from detection.services.training import (
 )
 
 __all__ = [
+    "api_token_create",
+    "api_token_revoke",
     "DatasetError",
     "NoReadyModel",
     "dataset_create",

@@ -1,6 +1,7 @@
 """Write operations of the detection app. Views, API views, tasks and commands call these."""
 
 from django.db import transaction
+from rest_framework.authtoken.models import Token
 
 from detection.models import Membership, Project, Role
 
@@ -22,3 +23,16 @@ def project_update(
         project.description = description.strip()
     project.save(update_fields=["name", "description"])
     return project
+
+
+@transaction.atomic
+def api_token_create(*, user) -> Token:
+    """A new API token for the user; any previous token stops working at once."""
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user)
+
+
+@transaction.atomic
+def api_token_revoke(*, user) -> bool:
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return bool(deleted)

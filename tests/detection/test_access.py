@@ -118,3 +118,19 @@ def test_it_serves_login_and_admin(client, django_user_model):
     assert client.get(reverse("admin:detection_membership_add")).status_code == 200
     for model in ["dataset", "detector", "modelversion", "scoredpoint", "scoringjob"]:
         assert client.get(reverse(f"admin:detection_{model}_changelist")).status_code == 200
+
+
+def test_it_lets_alice_create_and_revoke_her_api_token(alice_client, alice, project, client):
+    page = alice_client.get(reverse("api-token"))
+    assert "You have no token" in page.text
+    alice_client.post(reverse("api-token"), {"action": "create"})
+    key = alice.auth_token.key
+    assert key in alice_client.get(reverse("api-token")).text
+
+    by_token = client.get(reverse("api-project-list"), headers={"Authorization": f"Token {key}"})
+    assert by_token.status_code == 200 and by_token.json()[0]["id"] == project.pk
+
+    alice_client.post(reverse("api-token"), {"action": "revoke"})
+    refused = client.get(reverse("api-project-list"), headers={"Authorization": f"Token {key}"})
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "authentication_failed"
