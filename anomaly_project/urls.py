@@ -17,5 +17,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", swagger_ui, name="api-docs"),
     path("api/v1/", include("detection.api.urls")),
+    path("", include("detection.api.compat_urls")),
     path("", include("detection.urls")),
 ]

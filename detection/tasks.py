@@ -5,6 +5,7 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 
 from detection import services
 from detection.models import Dataset
@@ -35,8 +36,11 @@ def sweep_stalled_jobs_task() -> int:
 @worker_ready.connect
 def _sweep_when_a_worker_starts(**kwargs) -> None:
     # A worker that died mid-training left its version "running"; the next one to start
-    # sweeps it at once instead of waiting for the periodic sweep.
+    # sweeps it at once instead of waiting for the periodic sweep, and once more when a
+    # heartbeat from just before this start has gone stale: a restarted worker is often up
+    # within seconds of the crash, and no beat may be running to sweep later.
     sweep_stalled_jobs_task.delay()
+    sweep_stalled_jobs_task.apply_async(countdown=settings.JOB_HEARTBEAT_TIMEOUT_SECONDS + 1)
 
 
 @shared_task(name="detection.score_job")

@@ -8,6 +8,7 @@ failed run leaves the previous model serving.
 
 import io
 import logging
+import secrets
 from datetime import timedelta
 
 import numpy as np
@@ -231,9 +232,9 @@ def model_version_run(*, version_id: int) -> ModelVersion | None:
         return _fail(version, f"unexpected error: {error!r}")
 
     with transaction.atomic():
-        version.artifact.save(
-            f"detector-{detector.pk}-v{version.number}.skops", artifact, save=False
-        )
+        # A random part keeps names unique even where the database reuses ids.
+        name = f"detector-{detector.pk}-v{version.number}-{secrets.token_hex(4)}.skops"
+        version.artifact.save(name, artifact, save=False)
         version.training_metrics = pipeline.training_summary
         version.evaluation_metrics = evaluation
         version.status = JobStatus.READY
