@@ -6,4 +6,4 @@ class DetectionConfig(AppConfig):
     verbose_name = "Detection"
 
     def ready(self) -> None:
-        from detection import checks  # noqa: F401  (registers the system checks)
+        from detection import checks, receivers  # noqa: F401  (registers checks and receivers)

@@ -116,11 +116,8 @@ def _schedule_profile(*, dataset_id: int) -> None:
 
 @transaction.atomic
 def dataset_delete(*, dataset: Dataset) -> None:
-    """Delete the row now and its stored file once the deletion has committed."""
-    storage, name = dataset.file.storage, dataset.file.name
+    """Delete the row now; detection.receivers deletes its stored file once that commits."""
     dataset.delete()
-    if name:
-        transaction.on_commit(lambda: storage.delete(name), robust=True)
 
 
 @transaction.atomic
