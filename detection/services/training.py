@@ -241,7 +241,17 @@ def model_version_run(*, version_id: int) -> ModelVersion | None:
         version.progress = 100
         version.finished_at = timezone.now()
         version.error = ""
-        version.save()
+        version.save(
+            update_fields=[
+                "artifact",
+                "training_metrics",
+                "evaluation_metrics",
+                "status",
+                "progress",
+                "finished_at",
+                "error",
+            ]
+        )
         Detector.objects.filter(pk=detector.pk).update(active_version=version)
     send_detector_event(
         detector,
