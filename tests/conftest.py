@@ -68,6 +68,9 @@ def charlie_client(charlie):
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # Real hashing costs ~0.3 s a user; the tests are about access, not about PBKDF2.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _fast_password_hashing(request):
+    # Real hashing costs ~0.3 s a user; the tests are about access, not about PBKDF2. Only
+    # database tests make users, and the engine's tests run without Django at all.
+    if request.node.get_closest_marker("django_db") or "db" in request.fixturenames:
+        settings = request.getfixturevalue("settings")
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

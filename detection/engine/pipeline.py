@@ -1,0 +1,282 @@
+"""Preprocessing -> detector -> calibrator -> threshold -> explainer, as one object to fit,
+score, save and load."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .calibration import (
+    N_FOLDS,
+    Calibrator,
+    band_for,
+    bands_for,
+    make_folds,
+    rate_for,
+    threshold_for,
+)
+from .detectors import Detector
+from .errors import ConfigError, InputError
+from .explain import Explainer
+from .preprocessing import MISSING_POLICIES, Preprocessor, as_matrix
+from .registry import DEFAULT_ALGORITHM, default_missing, label_of, make_detector, validate_params
+
+#: Fewest rows any pipeline trains on: below this a held-out tail estimate means nothing.
+MIN_TRAIN_ROWS = 10
+
+
+class ScoreBatch:
+    """Scores of a batch: numpy arrays plus explanations built on demand."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        X: np.ndarray,
+        raw: np.ndarray,
+        score: np.ndarray,
+        members: dict[str, np.ndarray],
+        missing: np.ndarray | None,
+    ) -> None:
+        self.raw = raw
+        self.score = score
+        self.threshold = pipeline.threshold
+        self.is_anomaly = score >= self.threshold
+        self.band = bands_for(score)
+        self.members = members
+        self._pipeline = pipeline
+        self._X = X
+        self._missing = missing
+        self._explanations: list[dict] | None = None
+
+    def __len__(self) -> int:
+        return self.score.shape[0]
+
+    def explanations(self) -> list[dict]:
+        """One explanation dict per row (computed once, vectorised)."""
+        if self._explanations is None:
+            p = self._pipeline
+            self._explanations = p.explainer.explain(
+                self._X,
+                self.score,
+                self.threshold,
+                self.members,
+                p.member_labels,
+                self._missing,
+            )
+        return self._explanations
+
+    def explain(self, i: int) -> dict:
+        return self.explanations()[i]
+
+    def to_dicts(self) -> list[dict]:
+        """Rows as plain dicts (score, band, is_anomaly, raw, explanation)."""
+        return [
+            {"score": s, "band": b, "is_anomaly": a, "raw": r, "explanation": e}
+            for s, b, a, r, e in zip(
+                self.score.tolist(),
+                self.band.tolist(),
+                self.is_anomaly.tolist(),
+                self.raw.tolist(),
+                self.explanations(),
+                strict=True,
+            )
+        ]
+
+
+class Pipeline:
+    """A detector with everything around it. Build with `build_pipeline`."""
+
+    def __init__(
+        self,
+        algorithm: str,
+        params: dict,
+        detector: Detector,
+        feature_names: Sequence[str],
+        sensitivity: str | float,
+        missing: str,
+        random_state: int,
+    ) -> None:
+        self.algorithm = algorithm
+        self.params = params
+        self.detector = detector
+        self.feature_names = list(feature_names)
+        self.missing = missing
+        self.random_state = random_state
+        self.preprocessor = Preprocessor(self.feature_names, missing)
+        self.explainer = Explainer(self.feature_names)
+        self.calibrator: Calibrator | None = None
+        self.training_summary: dict = {}
+        self.set_sensitivity(sensitivity)
+        if algorithm == "ensemble":
+            self.member_labels = {m.name: m.label for m in detector.members}
+        else:
+            self.member_labels = {algorithm: label_of(algorithm)}
+
+    @property
+    def label(self) -> str:
+        return label_of(self.algorithm)
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.calibrator is not None
+
+    def set_sensitivity(self, sensitivity: str | float) -> None:
+        """Change the false-alarm target; only the threshold moves, no refit."""
+        self.false_alarm_rate = rate_for(sensitivity)
+        self.sensitivity = sensitivity
+        self.threshold = threshold_for(sensitivity)
+        if self.training_summary:
+            self.training_summary["sensitivity"] = sensitivity
+            self.training_summary["threshold"] = self.threshold
+
+    def rows_needed(self) -> int:
+        """Fewest training rows: every calibration fold's training part must fit the detector."""
+        n = MIN_TRAIN_ROWS
+        while n - math.ceil(n / N_FOLDS) < self.detector.min_rows:  # largest fold held out
+            n += 1
+        return n
+
+    def fit(self, X, progress: Callable[[int], None] | None = None) -> Pipeline:
+        """Train on rows of normal (mostly normal) data; `progress` gets 0..100 a few times."""
+        started = time.perf_counter()
+        last = [-100]
+
+        def report(pct: int) -> None:
+            if progress is not None and (pct - last[0] >= 10 or pct == 100):
+                last[0] = pct
+                progress(pct)
+
+        report(0)
+        X = as_matrix(X, self.feature_names, action="train on")
+        n = X.shape[0]
+        needed = self.rows_needed()
+        if n < needed:
+            if needed == MIN_TRAIN_ROWS:
+                message = f"need at least {needed} rows to train, got {n}"
+            else:
+                message = (
+                    f"{self.label} needs at least {needed} rows to train ({self.detector.min_rows}"
+                    f" in each of the {N_FOLDS} calibration folds), got {n}"
+                )
+            raise InputError(message)
+        filled = self.preprocessor.fit(X)
+        scaled = self.preprocessor.scale(filled)
+        self.explainer.fit(filled)
+        report(5)
+
+        steps = self.detector.fit_steps(N_FOLDS)
+        done = [0]
+
+        def step() -> None:
+            done[0] += 1
+            report(5 + int(90 * done[0] / steps))
+
+        folds = make_folds(n, N_FOLDS, self.random_state)
+        held_out = self.detector.fit_held_out(scaled, folds, step)
+        self.calibrator = Calibrator.fit(held_out)
+        held_out_scores = self.calibrator.score(held_out)
+        constant = [
+            name
+            for name, c in zip(self.feature_names, self.preprocessor.constant, strict=True)
+            if c
+        ]
+        self.training_summary = {
+            "algorithm": self.algorithm,
+            "params": self.params,
+            "n_rows": n,
+            "n_features": len(self.feature_names),
+            "fit_seconds": round(time.perf_counter() - started, 4),
+            "sensitivity": self.sensitivity,
+            "threshold": self.threshold,
+            "missing": self.missing,
+            "constant_columns": constant,
+            "calibration": {
+                **self.calibrator.summary(),
+                "held_out_share_at_medium": float((held_out_scores >= 50.0).mean()),
+            },
+        }
+        report(100)
+        return self
+
+    def _check_fitted(self) -> None:
+        if self.calibrator is None:
+            raise InputError("the pipeline is not trained yet: call fit() first")
+
+    def score(self, X) -> ScoreBatch:
+        """Score a batch of rows (n, d)."""
+        self._check_fitted()
+        X = as_matrix(X, self.feature_names, action="score")
+        filled, missing = self.preprocessor.fill_missing(X)
+        raw, members = self.detector.score_with_members(self.preprocessor.scale(filled))
+        score = self.calibrator.score(raw)
+        if members is None:
+            members = {self.algorithm: score}
+        return ScoreBatch(self, filled, raw, score, members, missing)
+
+    def score_one(self, row) -> dict:
+        """Score one row (a sequence of d numbers): score, band, is_anomaly, raw, explanation."""
+        self._check_fitted()
+        arr = np.asarray(row) if not isinstance(row, np.ndarray) else row
+        if arr.ndim == 1:
+            arr = arr.reshape(1, -1)
+        elif arr.ndim != 2 or arr.shape[0] != 1:
+            raise InputError(
+                f"score_one takes one row of {len(self.feature_names)} values, "
+                f"got shape {arr.shape}"
+            )
+        X = as_matrix(arr, self.feature_names, action="score")
+        filled, missing = self.preprocessor.fill_missing(X)
+        raw, members = self.detector.score_with_members(self.preprocessor.scale(filled))
+        score = float(self.calibrator.score(raw)[0])
+        members = (
+            {self.algorithm: score}
+            if members is None
+            else {name: float(values[0]) for name, values in members.items()}
+        )
+        explanation = self.explainer.explain_one(
+            filled[0].tolist(),
+            score,
+            self.threshold,
+            members,
+            self.member_labels,
+            None if missing is None else missing[0].tolist(),
+        )
+        return {
+            "score": score,
+            "band": band_for(score),
+            "is_anomaly": score >= self.threshold,
+            "raw": float(raw[0]),
+            "explanation": explanation,
+        }
+
+
+def build_pipeline(
+    algorithm: str = DEFAULT_ALGORITHM,
+    params: dict | None = None,
+    *,
+    feature_names: Sequence[str],
+    sensitivity: str | float = "medium",
+    missing: str | None = None,
+    random_state: int = 0,
+) -> Pipeline:
+    """An unfitted pipeline; raises ConfigError naming any bad argument."""
+    names = list(feature_names) if not isinstance(feature_names, str) else None
+    if not names or not all(isinstance(f, str) and f for f in names):
+        raise ConfigError(
+            "feature_names must be a non-empty list of non-empty strings", param="feature_names"
+        )
+    if len(set(names)) != len(names):
+        dup = next(f for f in names if names.count(f) > 1)
+        raise ConfigError(f"feature name {dup!r} appears twice", param="feature_names")
+    clean = validate_params(algorithm, params)
+    detector = make_detector(algorithm, clean, random_state)
+    if missing is None:
+        missing = default_missing(detector)
+    elif missing not in MISSING_POLICIES:
+        raise ConfigError(
+            f"unknown missing-value policy {missing!r}: use 'reject' or 'impute'", param="missing"
+        )
+    return Pipeline(algorithm, clean, detector, names, sensitivity, missing, random_state)

@@ -1,0 +1,123 @@
+"""The 0-100 score means the same for every detector: P(normal >= s) = 10^(-s/25)."""
+
+import numpy as np
+import pytest
+
+from detection.engine import (
+    BANDS,
+    SENSITIVITY_PRESETS,
+    ConfigError,
+    band_for,
+    bands_for,
+    build_pipeline,
+    threshold_for,
+)
+from detection.engine.calibration import Calibrator
+
+
+def test_thresholds_follow_the_false_alarm_rate():
+    assert threshold_for("medium") == 50.0
+    assert threshold_for("low") == 75.0
+    assert threshold_for(0.1) == 25.0
+    assert threshold_for("high") == pytest.approx(32.53, abs=0.01)
+    assert SENSITIVITY_PRESETS == {"low": 0.001, "medium": 0.01, "high": 0.05}
+
+
+@pytest.mark.parametrize(
+    ("score", "band"),
+    [
+        (0, "none"),
+        (24.99, "none"),
+        (25, "warning"),
+        (49.9, "warning"),
+        (50, "minor"),
+        (74.9, "minor"),
+        (75, "major"),
+        (89.99, "major"),
+        (90, "critical"),
+        (100, "critical"),
+    ],
+)
+def test_bands(score, band):
+    assert band_for(score) == band
+    assert bands_for(np.array([score]))[0] == band
+    assert [name for name, _ in BANDS] == ["none", "warning", "minor", "major", "critical"]
+
+
+def test_calibrator_on_a_known_distribution():
+    """Held-out scores from Exp(1): P(S >= r) = e^-r, so the score at r is 25 r / ln 10."""
+    rng = np.random.default_rng(1)
+    cal = Calibrator.fit(rng.exponential(size=20_000))
+    for r in (np.log(10), np.log(100), np.log(1000)):  # 10%, 1%, 0.1%
+        expected = 25 * r / np.log(10)
+        assert cal.score(np.array([r]))[0] == pytest.approx(expected, abs=2.5)
+    # beyond the largest held-out value the tail keeps rising, up to the 100 ceiling
+    far = cal.score(np.array([7.0, 8.0, 50.0]))
+    assert far[0] < far[1] <= 100 and far[2] == 100
+    assert cal.score(np.array([-5.0]))[0] == 0
+
+
+def test_calibrator_scores_are_monotone_even_with_ties():
+    rng = np.random.default_rng(2)
+    held_out = np.round(rng.gamma(2.0, size=500), 1)
+    cal = Calibrator.fit(held_out)
+    grid = np.linspace(-1, 30, 2000)
+    assert (np.diff(cal.score(grid)) >= 0).all()
+
+
+def test_calibrator_with_all_scores_equal():
+    cal = Calibrator.fit(np.zeros(50))
+    assert cal.score(np.array([0.0]))[0] < 25
+    assert cal.score(np.array([1.0]))[0] == 100
+
+
+@pytest.mark.parametrize("algorithm", ["robust_z", "isolation_forest"])
+def test_unseen_normal_points_are_flagged_at_the_target_rate(algorithm):
+    """Fit on N(0, 1) data; about 1% of new N(0, 1) points reach the medium threshold."""
+    rng = np.random.default_rng(3)
+    names = ["a", "b", "c"]
+    pipeline = build_pipeline(
+        algorithm, {"n_estimators": 50} if algorithm != "robust_z" else None, feature_names=names
+    ).fit(rng.normal(size=(4000, 3)))
+    batch = pipeline.score(rng.normal(size=(40_000, 3)))
+    assert 0.006 <= batch.is_anomaly.mean() <= 0.016
+    share_low = (batch.score >= threshold_for("low")).mean()
+    assert share_low <= 0.003
+    share_10 = (batch.score >= 25).mean()
+    assert 0.08 <= share_10 <= 0.12
+
+
+def test_changing_sensitivity_moves_only_the_threshold(normal_data):
+    pipeline = build_pipeline("robust_z", feature_names=["cpu", "mem", "disk", "net"])
+    pipeline.fit(normal_data)
+    rng = np.random.default_rng(0)
+    X = normal_data[:200] + rng.normal(size=(200, 4)) * normal_data.std(axis=0)
+    before = pipeline.score(X)
+    pipeline.set_sensitivity("high")
+    after = pipeline.score(X)
+    assert np.array_equal(before.score, after.score)
+    assert after.threshold == threshold_for("high")
+    assert after.is_anomaly.sum() >= before.is_anomaly.sum()
+    assert pipeline.training_summary["threshold"] == threshold_for("high")
+    with pytest.raises(ConfigError) as caught:
+        pipeline.set_sensitivity(0)
+    assert caught.value.param == "sensitivity"
+
+
+def test_ensemble_scores_share_the_meaning(fitted):
+    """Every detector, ensembles included, puts ~1% of held-out training rows at >= 50."""
+    for name, pipeline in fitted.items():
+        cal = pipeline.training_summary["calibration"]
+        assert 0.0 <= cal["held_out_share_at_medium"] <= 0.03, name
+
+
+def test_fit_reports_progress_a_few_times(normal_data):
+    calls = []
+    pipeline = build_pipeline(feature_names=["cpu", "mem", "disk", "net"])
+    pipeline.fit(normal_data, progress=calls.append)
+    assert calls[0] == 0 and calls[-1] == 100
+    assert calls == sorted(calls) and 3 <= len(calls) <= 12
+    summary = pipeline.training_summary
+    assert summary["n_rows"] == 600 and summary["n_features"] == 4
+    assert summary["threshold"] == 50.0 and summary["fit_seconds"] > 0
+    assert summary["calibration"]["held_out_rows"] == 600
