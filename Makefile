@@ -39,19 +39,23 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(PYTHON)
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
-# --- make run: one machine, no services. The web server (uvicorn, HTTP + WebSockets) and a Celery
-# worker on the filesystem broker run side by side; Ctrl-C stops both.
+# --- make run: one machine, no services. The web server (uvicorn, HTTP + WebSockets), a Celery
+# worker on the filesystem broker and the demo stream (points sent over HTTP to the server, which
+# it waits for) run side by side; Ctrl-C stops them all. The stream's end does not stop the rest.
+# No access log: the stream's two requests a second would bury what the stream itself prints.
 run: export DEBUG ?= true
 run: $(VENV)/.runtime
 	@mkdir -p var
 	$(MANAGE) migrate --noinput
 	$(MANAGE) setup_demo
-	@echo "Serving http://$(HOST):$(PORT)/ with a Celery worker. Ctrl-C stops both."
+	@echo "Serving http://$(HOST):$(PORT)/ with a Celery worker and the demo stream. Ctrl-C stops them."
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT; \
 	$(VENV)/bin/celery -A anomaly_project worker --beat --loglevel=INFO --concurrency=1 \
-		--without-gossip --without-mingle & \
-	$(VENV)/bin/uvicorn anomaly_project.asgi:application --host $(HOST) --port $(PORT) --lifespan off & \
-	wait -n
+		--without-gossip --without-mingle & worker=$$!; \
+	$(VENV)/bin/uvicorn anomaly_project.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
+		--no-access-log & server=$$!; \
+	$(MANAGE) stream_demo --url http://$(HOST):$(PORT) & \
+	wait -n $$worker $$server
 
 # --- make test: lint, then the suite on the embedded tier, on the scale tier (real PostgreSQL and
 # Redis; under CI=true it fails when they do not answer), and the browser tests in their own process

@@ -1,6 +1,8 @@
 """A real server for browser tests: uvicorn serving the ASGI app on a temporary SQLite database,
-driven by Debian's Chromium through Playwright (never a downloaded browser)."""
+with a Celery worker on the same VAR_DIR (filesystem broker) for training and profiles, driven by
+Debian's Chromium through Playwright (never a downloaded browser)."""
 
+import json
 import os
 import secrets
 import socket
@@ -30,6 +32,12 @@ USERS = {"alice": "alice-browser-pw", "charlie": "charlie-browser-pw"}
 
 
 @pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    # A laptop screen: every page is checked (and photographed) at this size.
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 800}}
+
+
+@pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     if not Path(CHROMIUM).exists():
         pytest.fail(
@@ -45,9 +53,8 @@ def _free_port() -> int:
 
 
 def _server_env(var_dir: Path) -> dict[str, str]:
-    env = {
-        key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}
-    }
+    drop = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER"}
+    env = {key: value for key, value in os.environ.items() if key not in drop}
     env.update(
         DJANGO_SETTINGS_MODULE="anomaly_project.settings",
         VAR_DIR=str(var_dir),
@@ -59,26 +66,60 @@ def _server_env(var_dir: Path) -> dict[str, str]:
 
 
 SETUP_USERS = """
+import json
 from django.contrib.auth import get_user_model
 from detection import services
 User = get_user_model()
 alice = User.objects.create_user("alice", password="{alice}")
 User.objects.create_user("charlie", password="{charlie}")
 services.project_create(owner=alice, name="Alice's plant", description="Sensors in hall 3")
+print(json.dumps({{"token": services.api_token_create(user=alice).key}}))
 """
 
 
+class Site:
+    """The server and the worker under test, with alice's API token for scripts."""
+
+    def __init__(self, url: str, token: str, var_dir: Path, env: dict[str, str] | None = None):
+        self.url, self.token, self.var_dir, self.env = url, token, var_dir, env or {}
+
+    def shell(self, code: str):
+        """Run code in `manage.py shell -c` on the site's database; its last line is JSON."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"----- {name} -----\n{(self.var_dir / name).read_text()[-4000:]}"
+            for name in ("server.log", "worker.log")
+            if (self.var_dir / name).exists()
+        )
+
+
 @pytest.fixture(scope="session")
-def live_url(tmp_path_factory):
+def site(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("var")
     env = _server_env(var_dir)
     manage = [sys.executable, "manage.py"]
     subprocess.run(
         [*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
     )
-    subprocess.run(
-        [*manage, "shell", "-c", SETUP_USERS.format(**USERS)], cwd=ROOT, env=env, check=True
+    setup = subprocess.run(
+        [*manage, "shell", "-c", SETUP_USERS.format(**USERS)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
+    token = json.loads(setup.stdout.strip().splitlines()[-1])["token"]
     port = _free_port()
     log = open(var_dir / "server.log", "w")  # noqa: SIM115 (closed after the server stops)
     server = subprocess.Popen(
@@ -97,21 +138,57 @@ def live_url(tmp_path_factory):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    # Training and dataset profiles run here, as under `make run`: progress reaches the page
+    # through the database (the in-memory channel layer does not cross processes).
+    worker_log = open(var_dir / "worker.log", "w")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "anomaly_project",
+            "worker",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
             urllib.request.urlopen(f"{url}/login/", timeout=1)
-            break
+            if "ready." in (var_dir / "worker.log").read_text():
+                break
         except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.close()
-                pytest.fail(f"the server did not start:\n{(var_dir / 'server.log').read_text()}")
-            time.sleep(0.2)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+            pass
+        if server.poll() is not None or worker.poll() is not None or time.monotonic() > deadline:
+            log.close()
+            worker_log.close()
+            pytest.fail(f"the server or worker did not start:\n{Site(url, '', var_dir).logs()}")
+        time.sleep(0.2)
+    yield Site(url, token, var_dir, env)
+    for process in (server, worker):
+        process.terminate()
+    for process in (server, worker):
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
     log.close()
+    worker_log.close()
+
+
+@pytest.fixture(scope="session")
+def live_url(site):
+    return site.url
 
 
 class PageWatch:
@@ -122,7 +199,13 @@ class PageWatch:
         self.problems: list[str] = []
         host = urlparse(base_url).hostname
         page.on(
-            "console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}")
+            "console",
+            lambda m: (
+                m.type == "error"
+                and self.problems.append(
+                    f"console: {m.text} (at {m.location.get('url')}, {page.url})"
+                )
+            ),
         )
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
         page.on("requestfailed", self._failed)
@@ -159,6 +242,8 @@ def log_in(page, live_url: str, username: str) -> None:
     page.wait_for_url(f"{live_url}/")
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, *, full_page: bool = True) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=path, full_page=full_page)
+    return path

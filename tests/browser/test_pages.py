@@ -14,19 +14,19 @@ VENDORED = [
 ]
 
 
-def test_it_logs_in_and_shows_the_project_list(watched_page, live_url):
+def test_it_logs_in_and_shows_the_overview(watched_page, live_url):
     page, watch = watched_page
     page.goto(f"{live_url}/")
     assert page.url.startswith(f"{live_url}/login/")
     screenshot(page, "login")
 
     log_in(page, live_url, "alice")
-    assert page.get_by_role("heading", name="Projects").is_visible()
+    assert page.get_by_role("heading", name="Overview").is_visible()
     assert page.get_by_role("link", name="Alice's plant").is_visible()
     # The vendored scripts ran: htmx and its WebSocket extension are live on the page.
     assert page.evaluate("typeof window.htmx") == "object"
     assert page.evaluate("htmx.version") == "2.0.11"
-    screenshot(page, "project-list")
+    screenshot(page, "overview-empty")
 
     page.get_by_role("link", name="Alice's plant").click()
     assert page.get_by_role("heading", name="Alice's plant").is_visible()
