@@ -9,7 +9,10 @@ PYTEST := $(PYTHON) -m pytest -p no:cacheprovider
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # The scale tier of the tests: the real PostgreSQL and Redis on this machine (shared/SERVICES.md).
-SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/anomaly_project
+# A name of its own per run (pytest-django creates and drops test_<name>; the key prefixes keep
+# runs that share Redis apart), so two checkouts can test on one machine at once.
+RUN_ID := $(shell date +%s)$(shell echo $$$$)
+SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/anomaly_$(RUN_ID)
 SCALE_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 # The first Python >= 3.12 that runs (pyenv shims may exist without running, so each is tried).
@@ -70,6 +73,7 @@ test-embedded: $(VENV)/.dev
 
 test-scale: $(VENV)/.dev
 	TEST_TIER=scale DATABASE_URL=$(SCALE_DATABASE_URL) REDIS_URL=$(SCALE_REDIS_URL) \
+		CACHE_KEY_PREFIX=test-$(RUN_ID) CHANNEL_LAYER_PREFIX=test-$(RUN_ID) \
 		$(PYTEST) --ignore=tests/browser --ignore=tests/engine
 
 test-browser: $(VENV)/.dev browser
