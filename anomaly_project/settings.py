@@ -57,7 +57,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-ROOT_URLCONF = "anomaly_project.urls"
+# bench/api.py sets ROOT_URLCONF=bench.bare_urls: these URLs plus its bare endpoint to compare with.
+ROOT_URLCONF = env_str("ROOT_URLCONF", "anomaly_project.urls")
 WSGI_APPLICATION = "anomaly_project.wsgi.application"
 ASGI_APPLICATION = "anomaly_project.asgi.application"
 
@@ -119,7 +120,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # channels-redis blocks 5 s in BZPOPMIN; redis-py 8's default 5 s socket timeout
+                # would cut an idle consumer's connection and close its WebSocket.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "anomaly"),
             },
         }

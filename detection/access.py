@@ -7,10 +7,11 @@ not confirm that someone else's project exists); a member whose role is too low 
 from enum import Enum
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
-from detection.models import Membership, Project
+from detection.models import WRITE_ROLES, Detector, Membership, ModelVersion, Project, Role
 
 
 class Need(Enum):
@@ -38,17 +39,18 @@ def membership_for(user, project_id) -> Membership | None:
 def check_access(user, project_id, need: Need = Need.READ) -> Membership:
     """Return the user's membership of the project, or raise Http404 / PermissionDenied."""
     membership = membership_for(user, project_id)
-    if membership is None:
-        raise Http404("No such project.")
-    if need is Need.WRITE and not membership.can_write:
-        raise PermissionDenied(
-            f"Your role in this project is {membership.role}: it cannot make changes."
-        )
-    if need is Need.MANAGE and not membership.can_manage:
-        raise PermissionDenied(
-            f"Your role in this project is {membership.role}: only owners can do this."
-        )
+    _check_role(None if membership is None else membership.role, need)
     return membership
+
+
+def _check_role(role: str | None, need: Need) -> None:
+    """Raise Http404 without a role (not a member) and PermissionDenied for one too low."""
+    if role is None:
+        raise Http404("No such project.")
+    if need is Need.WRITE and role not in WRITE_ROLES:
+        raise PermissionDenied(f"Your role in this project is {role}: it cannot make changes.")
+    if need is Need.MANAGE and role != Role.OWNER:
+        raise PermissionDenied(f"Your role in this project is {role}: only owners can do this.")
 
 
 def project_for(user, project_id, need: Need = Need.READ) -> Project:
@@ -60,21 +62,75 @@ def can_read(user, project_id) -> bool:
 
 
 def object_for(user, queryset: QuerySet, pk, need: Need = Need.READ):
-    """An object of a project the user may access, by primary key.
+    """An object of a project the user may access, by primary key, in one query.
 
-    `queryset` must reach a project through `project_id` on the object or `project_path`.
-    A missing object and a stranger's object both give 404.
+    `queryset`'s model must have a `project` or a `detector` (which has one). The user's role in
+    that project comes with the object, as an annotation. A missing object and a stranger's
+    object both give 404.
     """
-    obj = queryset.filter(pk=pk).first()
+    role = (
+        Membership.objects.filter(project=OuterRef(_project_path(queryset.model)), user=user.pk)
+        .order_by()
+        .values("role")[:1]
+    )
+    obj = queryset.filter(pk=pk).annotate(access_role=Subquery(role)).order_by().first()
     if obj is None:
         raise Http404("Not found.")
-    check_access(user, _project_id_of(obj), need)
+    _check_role(obj.access_role, need)
     return obj
 
 
-def _project_id_of(obj) -> int:
-    if hasattr(obj, "project_id"):
-        return obj.project_id
-    if hasattr(obj, "detector"):
-        return obj.detector.project_id
-    raise TypeError(f"{type(obj).__name__} does not belong to a project")
+def _project_path(model) -> str:
+    names = {field.name for field in model._meta.get_fields()}
+    if "project" in names:
+        return "project"
+    if "detector" in names:
+        return "detector__project"
+    raise TypeError(f"{model.__name__} does not belong to a project")
+
+
+# The scoring endpoints' lookup, run on every scored point: the detector, its active version's
+# few fields that scoring reads, and the user's role, in one statement. Written as SQL because
+# the ORM's query compiler costs more than everything else such a request does; built from the
+# models' metadata, so it follows their columns.
+_VERSION_FIELDS = ("number", "status", "artifact")
+_detector_sql: str | None = None
+
+
+def _build_detector_sql() -> str:
+    q = connection.ops.quote_name
+    columns = ", ".join(f"d.{q(f.column)}" for f in Detector._meta.concrete_fields)
+    version = ", ".join(f"v.{q(name)} AS {q('version_' + name)}" for name in _VERSION_FIELDS)
+    return (
+        f"SELECT {columns}, m.{q('role')} AS {q('access_role')}, {version} "
+        f"FROM {q(Detector._meta.db_table)} d "
+        f"LEFT JOIN {q(Membership._meta.db_table)} m "
+        f"ON m.{q('project_id')} = d.{q('project_id')} AND m.{q('user_id')} = %s "
+        f"LEFT JOIN {q(ModelVersion._meta.db_table)} v ON v.{q('id')} = d.{q('active_version_id')} "
+        f"WHERE d.{q('id')} = %s"
+    )
+
+
+def detector_for(user, detector_id: int, need: Need = Need.READ) -> Detector:
+    """The detector, as `object_for` gives it, with `active_version` loaded (number, status and
+    artifact; any other field of the version loads on first use, as a deferred field)."""
+    global _detector_sql
+    if _detector_sql is None:
+        _detector_sql = _build_detector_sql()
+    detector = next(iter(Detector.objects.raw(_detector_sql, [user.pk, detector_id])), None)
+    if detector is None:
+        raise Http404("Not found.")
+    _check_role(detector.access_role, need)
+    if detector.active_version_id is None:
+        detector.active_version = None
+    else:
+        detector.active_version = ModelVersion.from_db(
+            detector._state.db,
+            ["id", "detector_id", *_VERSION_FIELDS],
+            [
+                detector.active_version_id,
+                detector.pk,
+                *(getattr(detector, f"version_{name}") for name in _VERSION_FIELDS),
+            ],
+        )
+    return detector

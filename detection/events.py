@@ -28,13 +28,19 @@ def send_detector_event(detector, kind: str, payload: dict) -> None:
     if layer is None:
         return
     message = {"type": "feed.event", "payload": {"kind": kind, "detector": detector.pk, **payload}}
+    groups = (detector_group(detector.pk), project_group(detector.project_id))
     try:
-        async_to_sync(layer.group_send)(detector_group(detector.pk), message)
-        async_to_sync(layer.group_send)(project_group(detector.project_id), message)
+        async_to_sync(_group_send_all)(layer, groups, message)
     except Exception:  # a live update must never break the write that caused it
         logger.warning(
             "could not send a %s event for detector %s", kind, detector.pk, exc_info=True
         )
+
+
+async def _group_send_all(layer, groups: tuple[str, ...], message: dict) -> None:
+    # One trip from sync code to the event loop for all groups: each trip costs a thread hop.
+    for group in groups:
+        await layer.group_send(group, message)
 
 
 def send_detector_event_on_commit(detector, kind: str, payload: dict) -> None:

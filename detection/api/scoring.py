@@ -13,15 +13,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from detection import engine, services
-from detection.access import Need, object_for
+from detection.access import Need, detector_for, object_for
+from detection.api.fastjson import FastJSONMixin
 from detection.models import Detector, Label, ScoredPoint
 from detection.services.points import parse_event_time, points_matrix
 
 
 def _detector(request, detector_id: int, need: Need) -> Detector:
-    return object_for(
-        request.user, Detector.objects.select_related("active_version"), detector_id, need
-    )
+    return detector_for(request.user, detector_id, need)
 
 
 def _body(request, allowed: set[str]) -> dict:
@@ -84,7 +83,7 @@ class StreamRequestSerializer(serializers.Serializer):
     points = serializers.ListField(child=serializers.DictField())
 
 
-class ScoreView(APIView):
+class ScoreView(FastJSONMixin, APIView):
     """Score one point (`point`) or a batch (`points`); `persist: true` stores them."""
 
     @extend_schema(
@@ -111,6 +110,8 @@ class ScoreView(APIView):
             detector.features,
             allow_missing=detector.missing_policy == Detector.MissingPolicy.IMPUTE,
         )
+        if single and not persist:
+            return Response(services.point_score(detector=detector, row=matrix[0]))
         if persist:
             scored, ids = services.points_ingest(
                 detector=detector, matrix=matrix, times=None, source=ScoredPoint.Source.API
@@ -131,7 +132,7 @@ class ScoreView(APIView):
         )
 
 
-class StreamView(APIView):
+class StreamView(FastJSONMixin, APIView):
     """Append points with their event times: `{"points": [{"time", "values"}, ...]}`."""
 
     @extend_schema(request=StreamRequestSerializer, responses={201: ScoreBatchSerializer})

@@ -5,13 +5,13 @@ insert in bulk, announce them (the `points_stored` signal, inside the transactio
 app evaluates its rules in the same transaction), and broadcast to the dashboard after commit.
 """
 
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import status
@@ -25,7 +25,7 @@ from detection.signals import points_stored
 # Fitted pipelines by model version id, per process: loading a model file costs milliseconds,
 # scoring one point microseconds. Versions never change once ready, so no invalidation is needed.
 _CACHE_SIZE = 64
-_pipelines: OrderedDict[int, engine.Pipeline] = OrderedDict()
+_pipelines: OrderedDict[tuple[int, str], engine.Pipeline] = OrderedDict()
 _pipelines_lock = threading.Lock()
 # At most this many points of one request go to the live dashboard (all anomalies are counted).
 BROADCAST_POINTS = 200
@@ -38,15 +38,17 @@ class NoReadyModel(APIException):
 
 
 def pipeline_for(version: ModelVersion) -> engine.Pipeline:
+    # Keyed by the artifact's name too: a database may reuse the id of a deleted version.
+    key = (version.pk, version.artifact.name)
     with _pipelines_lock:
-        pipeline = _pipelines.get(version.pk)
+        pipeline = _pipelines.get(key)
         if pipeline is not None:
-            _pipelines.move_to_end(version.pk)
+            _pipelines.move_to_end(key)
             return pipeline
     with version.artifact.open("rb") as handle:
         pipeline = engine.load_pipeline(handle.read())
     with _pipelines_lock:
-        _pipelines[version.pk] = pipeline
+        _pipelines[key] = pipeline
         while len(_pipelines) > _CACHE_SIZE:
             _pipelines.popitem(last=False)
     return pipeline
@@ -87,25 +89,40 @@ def points_score(*, detector: Detector, matrix: np.ndarray) -> Scored:
     return Scored(version, batch, batch.score >= threshold, threshold)
 
 
+def point_score(*, detector: Detector, row: np.ndarray) -> dict:
+    """One point without storing it, as `scored_dicts` gives it, through the engine's one-row
+    path: the batch's numbers without the cost of numpy operations on a 1-row matrix."""
+    version = active_version(detector)
+    result = pipeline_for(version).score_one(row)
+    score = result["score"]
+    return {
+        "score": float(np.round(score, 3)),  # rounded as the batch's array is
+        "band": result["band"],
+        "is_anomaly": score >= engine.threshold_for(detector.false_alarm_rate),
+        "explanation": result["explanation"],
+        "model_version": version.number,
+    }
+
+
 def scored_dicts(scored: Scored, ids: list[int] | None = None) -> list[dict]:
     """The API's per-point answer."""
     batch = scored.batch
-    rows = zip(
+    number = scored.version.number
+    columns = (
         batch.score.round(3).tolist(),
         batch.band.tolist(),
         scored.is_anomaly.tolist(),
         batch.explanations(),
-        strict=True,
     )
-    number = scored.version.number
-    out = [
-        {"score": s, "band": b, "is_anomaly": a, "explanation": e, "model_version": number}
-        for s, b, a, e in rows
+    if ids is None:
+        return [
+            {"score": s, "band": b, "is_anomaly": a, "explanation": e, "model_version": number}
+            for s, b, a, e in zip(*columns, strict=True)
+        ]
+    return [
+        {"score": s, "band": b, "is_anomaly": a, "explanation": e, "model_version": number, "id": i}
+        for s, b, a, e, i in zip(*columns, ids, strict=True)
     ]
-    if ids is not None:
-        for item, point_id in zip(out, ids, strict=True):
-            item["id"] = point_id
-    return out
 
 
 def points_ingest(
@@ -161,25 +178,28 @@ _COLUMNS = (
 
 
 def _insert(detector, scored, matrix, times, now, source) -> list[int]:
-    """Insert the points in one statement per chunk and return their ids in order.
+    """Insert the points in bulk and return their ids in input order.
 
     The ORM's bulk_create builds a model instance per row, which costs more than scoring them;
     these rows are plain tuples with their JSON already encoded.
     """
     batch = scored.batch
     features = detector.features if len(detector.features) == matrix.shape[1] else None
-    dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
-    values_json = [
-        dumps(dict(zip(features, row, strict=True)))
-        for row in np.where(np.isnan(matrix), None, matrix).tolist()
-    ]
-    explanations = [dumps(e) for e in batch.explanations()]
+    missing = np.isnan(matrix)
+    values = np.where(missing, None, matrix) if missing.any() else matrix
+    values_json = [_dumps(dict(zip(features, row, strict=True))) for row in values.tolist()]
+    explanations = [_dumps(e) for e in batch.explanations()]
+    received = now
+    if connection.vendor == "sqlite":  # its driver would format the same `now` once per row
+        adapt = connection.ops.adapt_datetimefield_value
+        received = adapt(now)
+        times = [received if t is now else adapt(t) for t in times]
     rows = list(
         zip(
             [detector.pk] * len(times),
             [scored.version.pk] * len(times),
             times,
-            [now] * len(times),
+            [received] * len(times),
             values_json,
             batch.score.tolist(),
             batch.raw.tolist(),
@@ -202,6 +222,11 @@ def _insert(detector, scored, matrix, times, now, source) -> list[int]:
     return [obj.pk for obj in objects]
 
 
+def _dumps(value) -> str:
+    # Finite floats only reach here (points_matrix refuses infinities; NaN became None above).
+    return orjson.dumps(value).decode()
+
+
 def _insert_sqlite(table: str, rows: list[tuple]) -> list[int]:
     # The write lock is held from BEGIN IMMEDIATE to commit, so no other writer interleaves and
     # SQLite hands out consecutive rowids (max + 1 each time): the ids are the last n.
@@ -214,15 +239,17 @@ def _insert_sqlite(table: str, rows: list[tuple]) -> list[int]:
     return list(range(last - len(rows) + 1, last + 1))
 
 
-_PG_TYPES = (
-    "bigint",
-    "bigint",
+# Column types of the binary COPY: "id", then _COLUMNS.
+_PG_COPY_TYPES = (
+    "int8",
+    "int8",
+    "int8",
     "timestamptz",
     "timestamptz",
     "jsonb",
     "float8",
     "float8",
-    "boolean",
+    "bool",
     "text",
     "jsonb",
     "text",
@@ -230,21 +257,31 @@ _PG_TYPES = (
 )
 
 
+def _json_as_is(text: str) -> str:
+    return text
+
+
 def _insert_postgresql(table: str, rows: list[tuple]) -> list[int]:
-    # One INSERT ... SELECT FROM unnest(arrays) per chunk; RETURNING keeps input order via
-    # WITH ORDINALITY.
-    columns = ", ".join(f'"{c}"' for c in _COLUMNS)
-    arrays = ", ".join(f"%s::{t}[]" for t in _PG_TYPES)
-    sql = (
-        f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM unnest({arrays}) '
-        f"WITH ORDINALITY AS u({columns}, ord) ORDER BY ord RETURNING id"
-    )
-    ids: list[int] = []
+    # A binary COPY is the fastest way in (10k points: 0.17 s against 0.7 s for INSERT ... SELECT
+    # FROM unnest(arrays)), but returns no ids: they are drawn from the table's identity sequence
+    # first, as an INSERT would draw them, and given to the rows in input order.
+    from psycopg.types.json import set_json_dumps
+
+    q = connection.ops.quote_name
+    columns = ", ".join(q(c) for c in ("id", *_COLUMNS))
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), 5000):
-            chunk = rows[start : start + 5000]
-            cursor.execute(sql, [list(col) for col in zip(*chunk, strict=True)])
-            ids.extend(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id "
+            "FROM generate_series(1, %s) ORDER BY id",
+            [table, len(rows)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        raw = cursor.cursor  # psycopg's own cursor, new for this `with`
+        set_json_dumps(_json_as_is, raw)  # the JSON columns hold encoded text already
+        with raw.copy(f"COPY {q(table)} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_PG_COPY_TYPES)
+            for point_id, row in zip(ids, rows, strict=True):
+                copy.write_row((point_id, *row))
     return ids
 
 

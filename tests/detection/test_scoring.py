@@ -1,9 +1,14 @@
 """Scoring through the API: one point, a batch, stored or not; the stream; points and labels."""
 
+import numpy as np
 import pytest
+from django.http import Http404
 from django.urls import reverse
 
+from detection import services
+from detection.access import Need, detector_for
 from detection.models import ScoredPoint
+from tests.detection.conftest import FEATURES
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +167,73 @@ def test_it_says_when_there_is_no_model_yet(detector, alice_client):
     response = score(alice_client, detector, {"point": NORMAL})
     assert response.status_code == 409
     assert "train it first" in response.json()["error"]["message"]
+
+
+def test_it_answers_one_point_as_it_answers_it_in_a_batch(trained_detector, alice_client):
+    """A lone point takes the engine's one-row path; its answer must match the batch's."""
+    rng = np.random.default_rng(3)
+    points = [
+        [round(20 + rng.normal() * spread, 3), round(1000 + rng.normal() * spread, 3), 5.0]
+        for spread in (0.5, 2, 6, 12)
+        for _ in range(10)
+    ]
+    batch = score(alice_client, trained_detector, {"points": points}).json()["results"]
+    alone = [score(alice_client, trained_detector, {"point": p}).json() for p in points]
+    assert alone == batch
+    assert {r["is_anomaly"] for r in alone} == {True, False}
+
+
+def test_it_checks_token_and_access_in_two_queries(
+    trained_detector, alice, client, django_assert_num_queries
+):
+    key = services.api_token_create(user=alice).key
+    url = reverse("api-score", args=[trained_detector.pk])
+    headers = {"Authorization": f"Token {key}"}
+    body = {"point": NORMAL}
+    client.post(url, body, content_type="application/json", headers=headers)  # loads the model
+    with django_assert_num_queries(2):  # the token with its user; the detector with the role
+        response = client.post(url, body, content_type="application/json", headers=headers)
+    assert response.status_code == 200
+
+
+def test_it_loads_the_rest_of_the_model_version_when_asked(trained_detector, alice):
+    detector = detector_for(alice, trained_detector.pk, Need.WRITE)
+    version = detector.active_version
+    assert (version.number, version.status) == (1, "ready")
+    assert version.training_metrics == trained_detector.active_version.training_metrics
+
+
+def test_it_tells_a_missing_detector_from_a_strangers_as_before(trained_detector, charlie):
+    with pytest.raises(Http404, match="No such project"):
+        detector_for(charlie, trained_detector.pk)
+    with pytest.raises(Http404, match="Not found"):
+        detector_for(charlie, trained_detector.pk + 1000)
+
+
+def test_it_stores_a_large_batch_with_gaps_in_order(project, alice, dataset, alice_client):
+    detector = services.detector_create(
+        project=project,
+        user=alice,
+        name="Imputing",
+        dataset=dataset,
+        features=FEATURES,
+        algorithm="robust_z",
+        missing_policy="impute",
+    )
+    version = services.detector_train(detector=detector, enqueue=False)
+    services.model_version_run(version_id=version.pk)
+    rng = np.random.default_rng(4)
+    points = [[20 + rng.normal(), 1000 + rng.normal(), 5.0] for _ in range(1500)]
+    points[7][1] = None
+    response = score(alice_client, detector, {"points": points, "persist": True})
+    assert response.status_code == 200, response.json()
+    results = response.json()["results"]
+    ids = [r["id"] for r in results]
+    assert ids == sorted(ids) and len(set(ids)) == 1500
+    stored = {p.pk: p for p in ScoredPoint.objects.filter(detector=detector)}
+    assert sorted(stored) == ids
+    assert stored[ids[7]].values == dict(zip(FEATURES, points[7], strict=True))
+    assert stored[ids[7]].values["pressure"] is None
+    for i in (0, 7, 1499):
+        assert stored[ids[i]].explanation == results[i]["explanation"]
+        assert stored[ids[i]].values["temp"] == points[i][0]

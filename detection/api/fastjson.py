@@ -1,0 +1,62 @@
+"""DRF's JSON parser and renderer on orjson, for the endpoints that move thousands of points.
+
+Answers are the same as DRF's own classes give, several times faster on large bodies:
+  - parsing: orjson first; on any input it refuses (bad syntax, NaN/Infinity, 1e400, a BOM,
+    invalid UTF-8, ...) DRF's stdlib parser runs on the same bytes, so an accepted body gives the
+    same data (orjson reads integers beyond 64 bits as floats; points become floats anyway) and a
+    refused one the usual "JSON parse error - ..." naming the problem;
+  - rendering: compact UTF-8 like DRF's defaults (COMPACT_JSON, UNICODE_JSON), U+2028/U+2029
+    escaped as DRF does, datetimes, decimals and other types through DRF's own encoder. An
+    `indent` asked for in the Accept header goes to DRF's renderer.
+"""
+
+import io
+
+import orjson
+from django.conf import settings
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.encoders import JSONEncoder
+
+from detection.api.renderers import CspAwareBrowsableAPIRenderer
+
+_UTF8 = {"utf-8", "utf8"}
+_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS
+    | orjson.OPT_SERIALIZE_NUMPY
+    | orjson.OPT_PASSTHROUGH_DATETIME  # DRF writes "...Z" for UTC; its encoder does these
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+class FastJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        if encoding.lower() not in _UTF8:
+            return super().parse(stream, media_type, parser_context)
+        raw = stream.read()
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return super().parse(io.BytesIO(raw), media_type, parser_context)
+
+
+class FastJSONRenderer(JSONRenderer):
+    _default = JSONEncoder().default
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
+        if self.get_indent(accepted_media_type or "", renderer_context or {}):
+            return super().render(data, accepted_media_type, renderer_context)
+        out = orjson.dumps(data, default=self._default, option=_OPTIONS)
+        if b"\xe2\x80\xa8" in out or b"\xe2\x80\xa9" in out:  # as DRF: safe inside <script>
+            out = out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+        return out
+
+
+class FastJSONMixin:
+    """An APIView mixin: the default parsers and renderers with JSON on orjson."""
+
+    parser_classes = [FastJSONParser, FormParser, MultiPartParser]
+    renderer_classes = [FastJSONRenderer, CspAwareBrowsableAPIRenderer]

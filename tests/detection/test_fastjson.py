@@ -1,0 +1,70 @@
+"""The orjson parser and renderer of the scoring endpoints answer as DRF's own JSON classes do."""
+
+import io
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+
+from detection.api.fastjson import FastJSONParser, FastJSONRenderer
+
+CONTEXT = {"encoding": "utf-8"}
+
+
+def parse(parser, raw: bytes):
+    return parser.parse(io.BytesIO(raw), "application/json", CONTEXT)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"point": [20.5, 1000, -5e-3], "persist": true}',
+        b'{"points": [{"temp": null}], "x": "caf\xc3\xa9 \\u2028"}',
+        b'{"a": 1, "a": 2}',
+        b"[1e400, 123456789012345678901234567890]",  # orjson refuses both: stdlib answers
+        b'["\\ud800"]',
+    ],
+)
+def test_it_reads_what_drf_reads(raw):
+    assert parse(FastJSONParser(), raw) == parse(JSONParser(), raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"point": [NaN, 1, 2]}', b'{"point": [Infinity]}', b'{"point": [1, 2', b"\xff\xfe"],
+)
+def test_it_refuses_with_drfs_message(raw):
+    with pytest.raises(ParseError) as ours:
+        parse(FastJSONParser(), raw)
+    with pytest.raises(ParseError) as drfs:
+        parse(JSONParser(), raw)
+    assert str(ours.value.detail) == str(drfs.value.detail)
+    assert str(ours.value.detail).startswith("JSON parse error - ")
+
+
+def test_it_writes_what_drf_writes():
+    data = {
+        "results": [{"score": 71.234, "band": "major", "is_anomaly": True, "id": 7}],
+        "when": datetime(2026, 3, 1, 10, 0, 0, 123456, tzinfo=UTC),
+        "day": date(2026, 3, 1),
+        "amount": Decimal("1.50"),
+        "array": np.array([1.5, 2.0]),
+        "line separator": "a\u2028b\u2029c",
+        1: "integer key",
+        "empty": None,
+    }
+    ours, drfs = FastJSONRenderer().render(data), JSONRenderer().render(data)
+    assert json.loads(ours) == json.loads(drfs)
+    assert b"\\u2028" in ours and b"\\u2029" in ours
+    assert b'"2026-03-01T10:00:00.123456Z"' in ours
+    assert FastJSONRenderer().render(None) == b""
+
+
+def test_it_leaves_indented_output_to_drf():
+    rendered = FastJSONRenderer().render({"a": [1]}, "application/json; indent=2")
+    assert rendered == JSONRenderer().render({"a": [1]}, "application/json; indent=2")
