@@ -214,7 +214,11 @@ class ScoredPoint(models.Model):
         BATCH = "batch", "Batch file"
         REPLAY = "replay", "Replay"
 
-    detector = models.ForeignKey(Detector, on_delete=models.CASCADE, related_name="points")
+    # No index of its own: (detector, event_time) below serves every lookup by detector, and each
+    # index costs time on the bulk inserts that store tens of thousands of points a second.
+    detector = models.ForeignKey(
+        Detector, on_delete=models.CASCADE, related_name="points", db_index=False
+    )
     model_version = models.ForeignKey(
         ModelVersion, null=True, on_delete=models.SET_NULL, related_name="points"
     )
@@ -228,8 +232,13 @@ class ScoredPoint(models.Model):
     explanation = models.JSONField()
     label = models.CharField(max_length=12, choices=Label.choices, blank=True)
     labelled_at = models.DateTimeField(null=True, blank=True)
-    labelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    labelled_by = models.ForeignKey(  # almost always null: not worth an index
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     source = models.CharField(max_length=10, choices=Source.choices)
 
