@@ -1,14 +1,25 @@
-"""A fitted scikit-learn IsolationForest flattened into a few contiguous arrays.
+"""A fitted scikit-learn IsolationForest laid out level by level in a few numpy arrays.
 
 scikit-learn scores a forest tree by tree (input validation, a joblib dispatch and a Cython
-``apply`` per tree), which costs milliseconds even for one row. Here every node of every tree
-lives in one set of arrays and all trees advance one level per step, so a row needs ``max_depth``
-vectorised numpy steps (microseconds); a batch does the same on a (rows x trees) matrix of node
-indices, chunked to stay in cache.
+``apply`` per tree), which costs milliseconds even for one row, and its compiled walk is no
+faster than numpy on a batch: every step is an unpredictable branch. Here every tree is embedded
+in a complete binary tree of the forest's depth (an Isolation Forest is nearly complete anyway:
+its depth limit is log2 of the sample size), stored level by level. A node's position ``g`` on
+level L is ``tree * 2**L + j``, its children on level L+1 are ``2g`` and ``2g + 1``, so walking
+needs no child table: each level is three gathers (feature, value, threshold), a comparison and
+``g = 2g + right``, vectorised over all (row, tree) pairs of a chunk. A leaf above the last level
+becomes a pass-through node (threshold +inf, always left) and its value is copied down.
+The previous layout (a child table walked for every tree) needed a fourth gather per level; CPU
+ms per 10,000 rows and 100 trees (d = 5 / 9 / 36): scikit-learn 44 / 46 / 46, child-table walk
+38 / 40 / 43, this 27 / 27 / 27. (scikit-learn's compiled walk, fed all trees at once through
+its gradient-boosting helper, took 35: every node is an unpredictable branch, so compiled code
+gains nothing over branch-free numpy here.)
 
 Equality with ``IsolationForest.score_samples`` (tested to 1e-9): the input is cast to float32 as
 scikit-learn does, thresholds are compared with ``<=`` going left, and each leaf carries the
 precomputed ``depth + c(n_node_samples) - 1`` term that scikit-learn adds per tree.
+
+``path_lengths`` keeps the per-tree terms (rows x trees) for out-of-bag scoring at fit time.
 """
 
 from __future__ import annotations
@@ -17,7 +28,8 @@ import math
 
 import numpy as np
 
-_CHUNK_ROWS = 1024
+# (rows x trees) elements per chunk: the working arrays stay in the L2 cache.
+_CHUNK_ELEMENTS = 32_768
 
 
 def average_path_length(n: np.ndarray) -> np.ndarray:
@@ -31,62 +43,67 @@ def average_path_length(n: np.ndarray) -> np.ndarray:
 
 
 class FastForest:
-    """Flattened isolation forest; ``score_samples`` matches scikit-learn's sign and scale."""
+    """Level-layout isolation forest; ``score_samples`` matches scikit-learn's sign and scale."""
 
     def __init__(
         self,
-        feature: np.ndarray,
-        threshold: np.ndarray,
-        child: np.ndarray,
+        features: list[np.ndarray],
+        thresholds: list[np.ndarray],
         leaf_value: np.ndarray,
-        roots: np.ndarray,
-        depth: int,
+        n_trees: int,
         denominator: float,
         n_features: int,
     ) -> None:
-        self.feature = feature  # global feature index per node (0 at leaves)
-        self.threshold = threshold  # split threshold per node (+inf at leaves: they stay put)
-        self.child = child  # child[2 * node] = left, child[2 * node + 1] = right; leaves loop
-        self.leaf_value = leaf_value  # depth + c(samples) - 1 per node, read at leaves
-        self.roots = roots  # root node index of each tree
-        self.depth = depth  # deepest tree; every row reaches a leaf after this many steps
+        self.features = features  # per level L < depth: feature index per slot (T * 2**L,)
+        self.thresholds = thresholds  # per level: split threshold per slot (+inf: pass-through)
+        self.leaf_value = leaf_value  # depth + c(samples) - 1 per slot of the last level
+        self.n_trees = n_trees
+        self.depth = len(features)
         self.denominator = denominator  # n_trees * c(max_samples)
         self.n_features = n_features
 
     @classmethod
     def from_sklearn(cls, model) -> FastForest:
-        """Flatten a fitted ``sklearn.ensemble.IsolationForest``."""
+        """Lay out a fitted ``sklearn.ensemble.IsolationForest``."""
         trees = model.estimators_
+        n_trees = len(trees)
         n_features = int(model.n_features_in_)
         # scikit-learn only indexes columns per tree when it subsampled features.
         subsampled = model._max_features != n_features
-        sizes = [est.tree_.node_count for est in trees]
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
-        total = int(sum(sizes))
-        feature = np.zeros(total, dtype=np.intp)
-        threshold = np.full(total, np.inf)
-        child = np.zeros(2 * total, dtype=np.intp)
-        leaf_value = np.zeros(total)
-        depth = 0
-        for offset, est, features in zip(offsets, trees, model.estimators_features_, strict=True):
+        depth = max(int(est.tree_.max_depth) for est in trees)
+        features = [np.zeros((n_trees, 1 << level), dtype=np.intp) for level in range(depth)]
+        thresholds = [np.full((n_trees, 1 << level), np.inf) for level in range(depth)]
+        leaf_value = np.zeros((n_trees, 1 << depth))
+        for t, (est, columns) in enumerate(zip(trees, model.estimators_features_, strict=True)):
             tree = est.tree_
-            n = tree.node_count
-            nodes = np.arange(n)
-            is_leaf = tree.children_left == -1
-            local = np.where(is_leaf, 0, tree.feature)
-            feature[offset : offset + n] = np.asarray(features)[local] if subsampled else local
-            threshold[offset : offset + n] = np.where(is_leaf, np.inf, tree.threshold)
-            child[2 * offset : 2 * (offset + n) : 2] = np.where(is_leaf, nodes, tree.children_left)
-            child[2 * offset + 1 : 2 * (offset + n) : 2] = np.where(
-                is_leaf, nodes, tree.children_right
-            )
-            child[2 * offset : 2 * (offset + n)] += offset
-            leaf_value[offset : offset + n] = (
-                tree.compute_node_depths() + average_path_length(tree.n_node_samples) - 1.0
-            )
-            depth = max(depth, int(tree.max_depth))
-        denominator = len(trees) * float(average_path_length(np.array([model._max_samples]))[0])
-        return cls(feature, threshold, child, leaf_value, offsets, depth, denominator, n_features)
+            columns = np.asarray(columns)
+            left, right = tree.children_left, tree.children_right
+            values = tree.compute_node_depths() + average_path_length(tree.n_node_samples) - 1.0
+            # Breadth-first: the nodes of one level and their slots, as arrays.
+            nodes, slots = np.array([0]), np.array([0])
+            for level in range(depth + 1):
+                # A leaf's value fills its whole span on the last level (only the leftmost slot
+                # is reached, through the pass-through nodes below it).
+                is_leaf = left[nodes] == -1 if level < depth else np.ones(nodes.size, bool)
+                spans = leaf_value[t].reshape(1 << level, 1 << (depth - level))
+                spans[slots[is_leaf]] = values[nodes[is_leaf], None]
+                if is_leaf.all():
+                    break
+                inner, inner_slots = nodes[~is_leaf], slots[~is_leaf]
+                local = tree.feature[inner]
+                features[level][t, inner_slots] = columns[local] if subsampled else local
+                thresholds[level][t, inner_slots] = tree.threshold[inner]
+                nodes = np.concatenate([left[inner], right[inner]])
+                slots = np.concatenate([2 * inner_slots, 2 * inner_slots + 1])
+        denominator = n_trees * float(average_path_length(np.array([model._max_samples]))[0])
+        return cls(
+            [f.ravel() for f in features],
+            [t.ravel() for t in thresholds],
+            leaf_value.ravel(),
+            n_trees,
+            denominator,
+            n_features,
+        )
 
     def _finish(self, depth_sum: np.ndarray) -> np.ndarray:
         if self.denominator == 0:
@@ -97,30 +114,62 @@ class FastForest:
     def score_one(self, x: np.ndarray) -> float:
         """Score one row (1-D); same value as ``score_samples(x[None])[0]``."""
         x = np.asarray(x, dtype=np.float32).astype(np.float64)
-        node = self.roots
-        feature, threshold, child = self.feature, self.threshold, self.child
-        for _ in range(self.depth):
-            go_right = x[feature[node]] > threshold[node]
-            node = child[2 * node + go_right]
-        total = float(self.leaf_value[node].sum())
+        g = np.arange(self.n_trees)
+        for features, thresholds in zip(self.features, self.thresholds, strict=True):
+            right = x.take(features.take(g)) > thresholds.take(g)
+            g += g
+            g += right
+        total = float(self.leaf_value.take(g).sum())
         if self.denominator == 0:
             return -0.5
         return -math.pow(2.0, -total / self.denominator)
 
+    def path_lengths(self, X: np.ndarray) -> np.ndarray:
+        """Per-tree path length terms, shape (rows, trees)."""
+        return self._walk(X, keep_trees=True)
+
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         """Score a (n, d) batch; like scikit-learn, lower means more abnormal."""
-        X = np.asarray(X, dtype=np.float32)
+        return self._finish(self._walk(X, keep_trees=False))
+
+    def _walk(self, X: np.ndarray, keep_trees: bool) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32).astype(np.float64)
         n, d = X.shape
-        out = np.empty(n)
-        n_trees = self.roots.shape[0]
-        for start in range(0, n, _CHUNK_ROWS):
-            chunk = X[start : start + _CHUNK_ROWS]
-            rows = chunk.shape[0]
-            flat = chunk.astype(np.float64).ravel()
-            row_base = (np.arange(rows, dtype=np.intp) * d)[:, None]
-            node = np.broadcast_to(self.roots, (rows, n_trees)).copy()
-            for _ in range(self.depth):
-                go_right = flat.take(row_base + self.feature.take(node)) > self.threshold.take(node)
-                node = self.child.take(2 * node + go_right)
-            out[start : start + rows] = self.leaf_value.take(node).sum(axis=1)
-        return self._finish(out)
+        trees = self.n_trees
+        out = np.empty((n, trees)) if keep_trees else np.empty(n)
+        chunk = max(1, _CHUNK_ELEMENTS // trees)
+        size = min(chunk, n) * trees
+        # Work buffers reused across chunks and levels (no allocation in the loop).
+        g, col, threshold = np.empty(size, np.intp), np.empty(size, np.intp), np.empty(size)
+        value, right = np.empty(size), np.empty(size, bool)
+        for start in range(0, n, chunk):
+            rows = X[start : start + chunk]
+            r = rows.shape[0]
+            m = r * trees
+            g_, col_, thr_, val_, right_ = g[:m], col[:m], threshold[:m], value[:m], right[:m]
+            flat = rows.ravel()
+            row_base = np.repeat(np.arange(0, r * d, d, dtype=np.intp), trees)
+            g_.reshape(r, trees)[:] = np.arange(trees)
+            if self.depth:
+                # Level 0: every row starts at every root, a plain column gather.
+                np.greater(
+                    rows.take(self.features[0], axis=1),
+                    self.thresholds[0],
+                    out=right_.reshape(r, trees),
+                )
+                g_ += g_
+                g_ += right_
+            for level in range(1, self.depth):
+                self.features[level].take(g_, out=col_, mode="clip")
+                col_ += row_base
+                flat.take(col_, out=val_, mode="clip")
+                self.thresholds[level].take(g_, out=thr_, mode="clip")
+                np.greater(val_, thr_, out=right_)
+                g_ += g_
+                g_ += right_
+            leaves = self.leaf_value.take(g_, mode="clip").reshape(r, trees)
+            if keep_trees:
+                out[start : start + r] = leaves
+            else:
+                out[start : start + r] = leaves.sum(axis=1)
+        return out

@@ -18,7 +18,9 @@ from typing import BinaryIO
 
 from .errors import ModelFormatError
 
-FORMAT_VERSION = 1
+#: 2: the Isolation Forest is stored level by level (FastForest.features/thresholds) and kNN
+#: keeps which training rows form its reference; version 1 files must be retrained.
+FORMAT_VERSION = 2
 HEADER_NAME = "engine_header.json"
 
 _OWN = "detection.engine."

@@ -121,3 +121,46 @@ def test_fit_reports_progress_a_few_times(normal_data):
     assert summary["n_rows"] == 600 and summary["n_features"] == 4
     assert summary["threshold"] == 50.0 and summary["fit_seconds"] > 0
     assert summary["calibration"]["held_out_rows"] == 600
+
+
+def test_batch_lookup_equals_np_interp():
+    rng = np.random.default_rng(4)
+    cal = Calibrator.fit(rng.gamma(2.0, size=5000))
+    probe = np.concatenate([rng.gamma(2.0, size=3000), cal.knots, cal.knots + 1e-9, [-3.0]])
+    expected = np.interp(probe, cal.knots, cal.log10_p, left=0.0)
+    assert np.allclose(cal._interp(probe), expected, rtol=0, atol=1e-12)
+
+
+def test_the_fitted_tail_starts_at_the_20th_largest_score():
+    rng = np.random.default_rng(5)
+    held_out = rng.exponential(size=300)
+    cal = Calibrator.fit(held_out)
+    anchor = np.sort(held_out)[-20]
+    assert cal.tail_start == anchor
+    # continuous at the anchor, still rising beyond the largest score
+    below, at, above = cal.score(np.array([anchor - 1e-9, anchor, anchor + 1e-9]))
+    assert abs(at - below) < 1e-6 and abs(above - at) < 1e-6
+    assert cal.score(np.array([held_out.max() * 1.5]))[0] > cal.score(np.array([anchor]))[0]
+
+
+def test_small_samples_put_the_1_percent_point_near_1_percent():
+    """On Exp(1) held-out scores of 222 rows, the true exceedance of the 50 threshold averages
+    close to 1% over many samples (the empirical tail alone swings 0.25-2x per sample)."""
+    rng = np.random.default_rng(6)
+    exceedances = []
+    for _ in range(60):
+        cal = Calibrator.fit(rng.exponential(size=222))
+        grid = np.linspace(0, 15, 30001)
+        threshold = grid[np.argmax(cal.score(grid) >= 50)]
+        exceedances.append(np.exp(-threshold))  # P(Exp(1) >= t)
+    exceedances = np.array(exceedances)
+    assert 0.008 <= exceedances.mean() <= 0.014
+    assert np.mean((exceedances >= 0.005) & (exceedances <= 0.02)) >= 0.7
+
+
+def test_the_default_flags_about_1_percent_of_new_normal_rows():
+    rng = np.random.default_rng(7)
+    pipeline = build_pipeline(feature_names=["a", "b", "c"]).fit(rng.normal(size=(3000, 3)))
+    share = pipeline.score(rng.normal(size=(30_000, 3))).is_anomaly.mean()
+    assert 0.005 <= share <= 0.02
+    assert 0.005 <= pipeline.training_summary["calibration"]["held_out_share_at_medium"] <= 0.02

@@ -133,3 +133,34 @@ def test_score_one_matches_batch_with_missing_values(normal_data):
     assert one["explanation"]["features"][0]["name"] == "mem"
     named = {f["name"]: f["value"] for f in one["explanation"]["features"]}
     assert named.get("cpu") is None and named.get("net") is None
+
+
+def test_batch_number_formatting_equals_fmt():
+    from detection.engine.explain import _format_many
+
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=5000) * 10 ** rng.uniform(-5, 8, 5000)
+    values = np.concatenate([values, [0.0, -0.0, 1e6, 999999.99, 1e-3, 9.99e-4, 100.0, 2.675]])
+    assert _format_many(values.tolist()) == [fmt(v) for v in values.tolist()]
+
+
+def test_top_columns_are_a_stable_sort():
+    from detection.engine.explain import _top_columns
+
+    rng = np.random.default_rng(2)
+    size = np.abs(np.round(rng.normal(size=(500, 12)), 1))  # many ties
+    size[:50] = 0.0
+    expected = np.argsort(-size, axis=1, kind="stable")[:, :3]
+    assert np.array_equal(_top_columns(size, 3), expected)
+
+
+def test_training_statistics_are_shown_to_4_significant_digits(normal_data):
+    from detection.engine import build_pipeline
+
+    pipeline = build_pipeline("robust_z", feature_names=FEATURES).fit(normal_data / 3.0)
+    feature = pipeline.score(normal_data[:5] / 3.0).explain(0)["features"][0]
+    for key in ("expected", "low", "high"):
+        assert feature[key] == float(f"{feature[key]:.4g}")
+    column = FEATURES.index(feature["name"])
+    median = float(pipeline.explainer.expected[column])
+    assert feature["expected"] == float(f"{median:.4g}") != median

@@ -47,3 +47,13 @@ def test_a_single_training_row_scores_like_scikit_learn():
     X = np.array([[1.0, 1.0], [5.0, -3.0]])
     assert np.allclose(forest.score_samples(X), model.score_samples(X))
     assert forest.score_one(X[1]) == model.score_samples(X[1:])[0]
+
+
+def test_per_tree_path_lengths_add_up_to_the_score():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 4))
+    model = IsolationForest(n_estimators=30, random_state=1).fit(X)
+    forest = FastForest.from_sklearn(model)
+    lengths = forest.path_lengths(X[:100])
+    assert lengths.shape == (100, 30)
+    assert np.allclose(forest._finish(lengths.sum(axis=1)), model.score_samples(X[:100]))

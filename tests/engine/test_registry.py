@@ -77,13 +77,18 @@ def test_whole_floats_pass_as_ints_and_choices_as_numbers():
     assert validate_params("knn", {"n_neighbors": 7})["n_neighbors"] == 7
 
 
-def test_the_default_ensemble_is_iek_with_200_trees():
+def test_the_default_ensemble_is_iek_with_its_member_defaults():
     params = validate_params("ensemble")
     assert params["members"] == ["isolation_forest", "ecod", "knn"]
-    assert params["member_params"]["isolation_forest"]["n_estimators"] == 200
+    assert params["member_params"]["isolation_forest"]["n_estimators"] == 64
+    assert params["member_params"]["knn"]["reference_rows"] == 500
+    assert params["member_params"]["knn"]["n_neighbors"] == "auto"
     assert params["combine"] == "mean"
     # a member parameter given by the caller wins; the other defaults stay
     given = validate_params(
         "ensemble", {"member_params": {"isolation_forest": {"max_samples": 128}}}
     )["member_params"]["isolation_forest"]
-    assert given["n_estimators"] == 200 and given["max_samples"] == 128
+    assert given["n_estimators"] == 64 and given["max_samples"] == 128
+    # a standalone detector keeps its own defaults
+    assert validate_params("isolation_forest")["n_estimators"] == 100
+    assert validate_params("knn")["reference_rows"] == 1000

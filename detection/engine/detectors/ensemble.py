@@ -2,8 +2,19 @@
 
 Members live on different raw scales (path lengths, tail log-probabilities, z-scores), so each
 member gets its own calibrator from its own held-out scores, and the ensemble combines those
-0-100 scores (like with like). The pipeline then calibrates the combination once more, so the
-ensemble's score keeps the shared meaning.
+0-100 scores (like with like). The mean of calibrated scores is not itself calibrated (three
+members at 50 are rarer together than one), so the pipeline calibrates the combination once more,
+on the combined held-out scores: each training row's member scores, held out as each member
+does it (leave-one-out, out-of-bag or cross-fitted), through the members' final calibrators.
+
+An earlier version calibrated held-out member scores with calibrators fitted on the other folds
+(cross-calibration) so that no row was scored by a calibrator that saw it. With a fitted tail
+from the 20th largest score, a row is no longer capped by its own presence, and cross-calibration
+did harm: a row beyond its fold calibrator's range was extrapolated far (a combined held-out score
+of 160 on a cardio split where new rows topped out at 50), which bent the fitted tail of the
+combined score and made the ensemble flag too little. Over 20 random splits of the 8 benchmark
+datasets this version kept 7.0 of 8 within 0.5-2% at the 1% target on average, the other 6.8,
+and it is simpler and cheaper.
 """
 
 from __future__ import annotations
@@ -17,21 +28,6 @@ from .base import Detector, Step
 
 #: Member scores are combined up to this (p = 1e-16) rather than clipped at 100.
 MEMBER_CAP = 400.0
-
-
-def _cross_calibrate(held_out: np.ndarray, folds: Sequence[np.ndarray]) -> np.ndarray:
-    """Calibrated member scores of the held-out rows, each from a calibrator that did not see it.
-
-    Calibrating a row with a calibrator fitted on itself caps its score at the empirical
-    maximum, while new rows can reach the fitted tail; the combined score of new rows would then
-    be rarer in the data than in the held-out set, and the ensemble would flag too often.
-    """
-    out = np.empty_like(held_out)
-    for test_idx in folds:
-        rest = np.ones(held_out.shape[0], dtype=bool)
-        rest[test_idx] = False
-        out[test_idx] = Calibrator.fit(held_out[rest]).score(held_out[test_idx], MEMBER_CAP)
-    return out
 
 
 class EnsembleDetector(Detector):
@@ -70,8 +66,12 @@ class EnsembleDetector(Detector):
         calibrated = []
         for member in self.members:
             held_out = member.fit_held_out(X, folds, step)
-            self.calibrators.append(Calibrator.fit(held_out))
-            calibrated.append(_cross_calibrate(held_out, folds))
+            calibrator = Calibrator.fit(held_out)
+            self.calibrators.append(calibrator)
+            # The same member calibrator that scores new rows: held-out and new rows go through
+            # one function, and above the 20th largest score it is the fitted Pareto tail for
+            # both (so no held-out row is capped at the empirical maximum).
+            calibrated.append(calibrator.score(held_out, MEMBER_CAP))
         return self._combine(calibrated)
 
     def fit(self, X: np.ndarray) -> EnsembleDetector:
