@@ -19,6 +19,7 @@ from detection.services.projects import (
     project_update,
 )
 from detection.services.scoring import (
+    ModelOutdated,
     NoReadyModel,
     pipeline_for,
     point_label,
@@ -40,6 +41,7 @@ __all__ = [
     "api_token_create",
     "api_token_revoke",
     "DatasetError",
+    "ModelOutdated",
     "NoReadyModel",
     "dataset_create",
     "dataset_delete",

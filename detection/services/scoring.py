@@ -37,6 +37,12 @@ class NoReadyModel(APIException):
     default_detail = "The detector has no ready model yet: train it first."
 
 
+class ModelOutdated(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "model_outdated"
+    default_detail = "The detector's model file cannot be read by this version: train it again."
+
+
 def pipeline_for(version: ModelVersion) -> engine.Pipeline:
     # Keyed by the artifact's name too: a database may reuse the id of a deleted version.
     key = (version.pk, version.artifact.name)
@@ -45,8 +51,20 @@ def pipeline_for(version: ModelVersion) -> engine.Pipeline:
         if pipeline is not None:
             _pipelines.move_to_end(key)
             return pipeline
-    with version.artifact.open("rb") as handle:
-        pipeline = engine.load_pipeline(handle.read())
+    try:
+        with version.artifact.open("rb") as handle:
+            pipeline = engine.load_pipeline(handle.read())
+    except engine.ModelFormatError as error:
+        # Written by an older engine (after an upgrade): say so rather than fail with a 500.
+        raise ModelOutdated(
+            f"Model version {version.number} cannot be loaded ({error}): train the detector "
+            "again to make a model this version can read."
+        ) from None
+    except FileNotFoundError:
+        raise ModelOutdated(
+            f"The file of model version {version.number} is missing from storage: train the "
+            "detector again."
+        ) from None
     with _pipelines_lock:
         _pipelines[key] = pipeline
         while len(_pipelines) > _CACHE_SIZE:

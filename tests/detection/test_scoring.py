@@ -1,5 +1,9 @@
 """Scoring through the API: one point, a batch, stored or not; the stream; points and labels."""
 
+import io
+import json
+import zipfile
+
 import numpy as np
 import pytest
 from django.http import Http404
@@ -237,3 +241,29 @@ def test_it_stores_a_large_batch_with_gaps_in_order(project, alice, dataset, ali
     for i in (0, 7, 1499):
         assert stored[ids[i]].explanation == results[i]["explanation"]
         assert stored[ids[i]].values["temp"] == points[i][0]
+
+
+def test_it_asks_for_retraining_when_the_model_file_is_outdated(trained_detector, alice_client):
+    version = trained_detector.active_version
+    path = version.artifact.path
+    # An upgrade that changed the engine's file format: the header says another version.
+    with open(path, "rb") as f:
+        data = io.BytesIO(f.read())
+    out = io.BytesIO()
+    with zipfile.ZipFile(data) as old, zipfile.ZipFile(out, "w") as new:
+        for item in old.infolist():
+            content = old.read(item)
+            if item.filename == "engine_header.json":
+                header = json.loads(content)
+                header["format_version"] = 0
+                content = json.dumps(header).encode()
+            new.writestr(item, content)
+    with open(path, "wb") as f:
+        f.write(out.getvalue())
+    services.scoring._pipelines.clear()
+
+    response = score(alice_client, trained_detector, {"point": NORMAL})
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "model_outdated"
+    assert "train the detector again" in error["message"]

@@ -198,7 +198,7 @@ class Command(BaseCommand):
         if detector is None:
             detector = self._create_detector(project, user, seed)
         version = detector.active_version
-        if version is None or version.status != JobStatus.READY:
+        if version is None or version.status != JobStatus.READY or not _loads(version):
             self._train(detector)
         return detector
 
@@ -350,3 +350,12 @@ def _clock() -> str:
 
 def _stop(signum, frame):
     raise KeyboardInterrupt
+
+
+def _loads(version) -> bool:
+    """Whether this version's model file can be read (an upgrade may have outdated it)."""
+    try:
+        services.pipeline_for(version)
+    except services.ModelOutdated:
+        return False
+    return True
