@@ -7,7 +7,8 @@ Answers are the same as DRF's own classes give, several times faster on large bo
     refused one the usual "JSON parse error - ..." naming the problem;
   - rendering: compact UTF-8 like DRF's defaults (COMPACT_JSON, UNICODE_JSON), U+2028/U+2029
     escaped as DRF does, datetimes, decimals and other types through DRF's own encoder. An
-    `indent` asked for in the Accept header goes to DRF's renderer.
+    `indent` asked for in the Accept header goes to DRF's renderer. Values may be orjson.Fragment
+    (JSON encoded earlier, copied as is).
 """
 
 import io
@@ -47,9 +48,11 @@ class FastJSONRenderer(JSONRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if data is None:
             return b""
-        if self.get_indent(accepted_media_type or "", renderer_context or {}):
-            return super().render(data, accepted_media_type, renderer_context)
         out = orjson.dumps(data, default=self._default, option=_OPTIONS)
+        if self.get_indent(accepted_media_type or "", renderer_context or {}):
+            # Through DRF's renderer for the layout; the round trip decodes orjson.Fragment
+            # values (pre-encoded JSON), which the standard library cannot write.
+            return super().render(orjson.loads(out), accepted_media_type, renderer_context)
         if b"\xe2\x80\xa8" in out or b"\xe2\x80\xa9" in out:  # as DRF: safe inside <script>
             out = out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
         return out

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import numpy as np
+import orjson
 import pytest
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -68,3 +69,13 @@ def test_it_writes_what_drf_writes():
 def test_it_leaves_indented_output_to_drf():
     rendered = FastJSONRenderer().render({"a": [1]}, "application/json; indent=2")
     assert rendered == JSONRenderer().render({"a": [1]}, "application/json; indent=2")
+
+
+def test_it_copies_pre_encoded_json_compact_and_indented():
+    # The scoring answers carry each explanation encoded once, for the database and the answer.
+    explanation = {"text": "value of `temp` 45 is far above its usual 18-22", "features": []}
+    data = {"results": [{"score": 99.0, "explanation": orjson.Fragment(orjson.dumps(explanation))}]}
+    plain = {"results": [{"score": 99.0, "explanation": explanation}]}
+    assert FastJSONRenderer().render(data) == JSONRenderer().render(plain)
+    indented = FastJSONRenderer().render(data, "application/json; indent=2")
+    assert indented == JSONRenderer().render(plain, "application/json; indent=2")
