@@ -8,6 +8,7 @@ import django
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anomaly_project.settings")
 
@@ -18,14 +19,26 @@ class SyncChainASGIHandler(ASGIHandler):
     Under ASGI Django builds an async chain, and every middleware of ours is sync underneath
     (MiddlewareMixin): each request and response hook then hops to a thread and back, 18 switches
     for one API call, which cost more than the call itself (bench/api.py). Built in sync mode,
-    the chain takes one switch. Each request still runs in its own thread, as with Django's.
+    the chain takes one switch. Each request still runs in its own thread, as with Django's, and
+    that thread closes its database connections when the response is ready.
     """
 
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        return await sync_to_async(self._respond, thread_sensitive=True)(request)
+
+    def _respond(self, request):
+        try:
+            return self.get_response(request)
+        finally:
+            # Django closes database connections on request_finished, sent afterwards from the
+            # event loop to this thread. When the client leaves before the answer, that send
+            # fails ("CurrentThreadExecutor already quit") and the connection stayed open: with
+            # DATABASE_POOL, out of the pool for good, until requests waited for one and failed.
+            # Closed here, on the thread that owns it; request_finished then finds it closed.
+            close_old_connections()
 
 
 # Django must be set up before the consumers (and their models) are imported.

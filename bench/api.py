@@ -431,12 +431,16 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
 
         if "batch" in args.parts:
             points = normal_rows(args.batch_points, seed=3).round(4).tolist()
+            repeats = args.batch_repeats
             for persist in (False, True):
                 body = json.dumps({"points": points, "persist": persist}).encode()
                 name = "persist" if persist else "score"
-                batch[name] = batch_rate(
-                    server.port, score_path, body, headers, args.batch_points, args.batch_repeats
-                )
+                try:
+                    batch[name] = batch_rate(
+                        server.port, score_path, body, headers, args.batch_points, repeats
+                    )
+                except SystemExit as failed:
+                    raise SystemExit(f"{failed}\nserver log:\n{server.output()}") from None
             print(f"[{kind}] batch done", flush=True)
         return {
             "load_average_1m": [load_start, round(os.getloadavg()[0], 2)],  # before, after
