@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
 
+from anomaly_project.memory import keep_freed_memory
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anomaly_project.settings")
 
 
@@ -56,6 +58,7 @@ from anomaly_project.routing import websocket_urlpatterns  # noqa: E402
 # and took ~110 ms each (bench/api.py). URLs are imported first so views and the engine are in.
 import_module(settings.ROOT_URLCONF)
 gc.freeze()
+keep_freed_memory()
 
 application = ProtocolTypeRouter(
     {

@@ -4,6 +4,9 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import worker_process_init
+
+from anomaly_project.memory import keep_freed_memory
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anomaly_project.settings")
 
@@ -21,3 +24,9 @@ def _ensure_filesystem_broker_folder() -> None:
 
 
 _ensure_filesystem_broker_folder()
+
+
+@worker_process_init.connect
+def _keep_freed_memory(**kwargs) -> None:
+    # Batch scoring jobs churn through memory as big web batches do (anomaly_project/memory.py).
+    keep_freed_memory()
