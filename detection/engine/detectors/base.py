@@ -70,3 +70,25 @@ class Detector:
     def score_with_members(self, X: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
         """Raw scores plus calibrated member scores (ensembles only; None for single detectors)."""
         return self.score(X), None
+
+
+class LeaveOneOutDetector(Detector):
+    """A detector that can score each training row as if that row had not been seen, exactly
+    and cheaply (`leave_one_out`), so calibration needs no fold models."""
+
+    def leave_one_out(self, X: np.ndarray) -> np.ndarray:
+        """Raw scores of the training rows X, each as if it were not in the fitted model."""
+        raise NotImplementedError
+
+    def fit_steps(self, n_folds: int) -> int:
+        return 1
+
+    def fit_held_out(
+        self, X: np.ndarray, folds: Sequence[np.ndarray], step: Step = None
+    ) -> np.ndarray:
+        """Fit on all rows; held-out scores are exact leave-one-out scores of this model, so
+        the calibrator sees the served model itself rather than refits on 80% folds."""
+        self.fit(X)
+        if step is not None:
+            step()
+        return self.leave_one_out(X)

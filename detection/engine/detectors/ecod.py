@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
 from ..stats import robust_sigma, safe_inverse
-from .base import Detector, Step
+from .base import LeaveOneOutDetector
 
 # Above this many rows keep evenly spaced order statistics: the ECDF changes by < 1e-4 and
 # saved models stay small.
@@ -49,7 +48,7 @@ def _tail_scale(sorted_col: np.ndarray, sigma: float) -> tuple[float, float]:
     return (hi if hi > 0 else sigma), (lo if lo > 0 else sigma)
 
 
-class ECODDetector(Detector):
+class ECODDetector(LeaveOneOutDetector):
     """Raw = sum over features of -log(min(P(X <= x), P(X >= x))) under the training ECDF.
 
     With n training rows, of which c are at or beyond x on its rarer side, the tail probability
@@ -211,19 +210,6 @@ class ECODDetector(Detector):
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-
-    def fit_steps(self, n_folds: int) -> int:
-        return 1
-
-    def fit_held_out(
-        self, X: np.ndarray, folds: Sequence[np.ndarray], step: Step = None
-    ) -> np.ndarray:
-        """Fit on all rows; held-out scores are exact leave-one-out scores of this model, so
-        the calibrator sees the served model itself rather than refits on 80% folds."""
-        self.fit(X)
-        if step is not None:
-            step()
-        return self.leave_one_out(X)
 
     def score(self, X: np.ndarray) -> np.ndarray:
         return self.per_feature(X).sum(axis=1)

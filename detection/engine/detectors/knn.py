@@ -24,11 +24,9 @@ distance, skipping its own zero.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from .base import Detector, Step
+from .base import LeaveOneOutDetector
 
 # Rows per chunk: the (reference x rows) float64 block stays within the L2 cache.
 _CHUNK_ROWS = 256
@@ -50,7 +48,7 @@ def _partition_kth(values: np.ndarray, kth: np.ndarray, axis: int) -> np.ndarray
     return part[np.arange(part.shape[0]), kth]
 
 
-class KNNDetector(Detector):
+class KNNDetector(LeaveOneOutDetector):
     """Raw = distance to the k-th nearest of up to `reference_rows` random training rows.
 
     A fixed-size reference keeps scoring cost flat however large the training set. With
@@ -111,19 +109,6 @@ class KNNDetector(Detector):
         state.pop("_matrix", None)
         state.pop("_groups", None)
         return state
-
-    def fit_steps(self, n_folds: int) -> int:
-        return 1
-
-    def fit_held_out(
-        self, X: np.ndarray, folds: Sequence[np.ndarray], step: Step = None
-    ) -> np.ndarray:
-        """Fit on all rows; held-out scores are exact leave-one-out scores of this model, so
-        the calibrator sees the served model itself rather than refits on 80% folds."""
-        self.fit(X)
-        if step is not None:
-            step()
-        return self.leave_one_out(X)
 
     def score(self, X: np.ndarray) -> np.ndarray:
         return self._kth_distance(X, np.full(X.shape[0], self.k - 1))
