@@ -8,7 +8,7 @@ app evaluates its rules in the same transaction), and broadcast to the dashboard
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -103,7 +103,7 @@ class Scored:
     batch: engine.ScoreBatch
     is_anomaly: np.ndarray
     threshold: float
-    _encoded: list[bytes] | None = None
+    _encoded: list[bytes] | None = field(default=None, init=False, repr=False)
 
     def encoded_explanations(self) -> list[bytes]:
         """The explanations as JSON, encoded once for both the database and the answer."""
