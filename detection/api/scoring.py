@@ -118,7 +118,7 @@ class ScoreView(FastJSONMixin, APIView):
             )
         else:
             scored, ids = services.points_score(detector=detector, matrix=matrix), None
-        results = services.scored_dicts(scored, ids)
+        results = services.scored_results(scored, ids)
         if single:
             return Response(results[0])
         return Response(
@@ -159,7 +159,7 @@ class StreamView(FastJSONMixin, APIView):
         scored, ids = services.points_ingest(
             detector=detector, matrix=matrix, times=times, source=ScoredPoint.Source.STREAM
         )
-        results = services.scored_dicts(scored, ids)
+        results = services.scored_results(scored, ids)
         return Response(
             {"count": len(results), "anomalies": int(scored.is_anomaly.sum()), "results": results},
             status=status.HTTP_201_CREATED,

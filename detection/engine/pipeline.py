@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import orjson
 
 from .calibration import (
     N_FOLDS,
@@ -20,7 +21,7 @@ from .calibration import (
 )
 from .detectors import Detector
 from .errors import ConfigError, InputError
-from .explain import Explainer
+from .explain import Explainer, gc_paused
 from .preprocessing import MISSING_POLICIES, Preprocessor, as_matrix
 from .registry import DEFAULT_ALGORITHM, default_missing, label_of, make_detector, validate_params
 
@@ -50,15 +51,17 @@ class ScoreBatch:
         self._X = X
         self._missing = missing
         self._explanations: list[dict] | None = None
+        self._explanations_json: list[str] | None = None
 
     def __len__(self) -> int:
         return self.score.shape[0]
 
-    def explanations(self) -> list[dict]:
-        """One explanation dict per row (computed once, vectorised)."""
-        if self._explanations is None:
+    def explanations_json(self) -> list[str]:
+        """One explanation per row as JSON text (computed once, vectorised): what a caller that
+        stores or sends them needs, without a dict per row."""
+        if self._explanations_json is None:
             p = self._pipeline
-            self._explanations = p.explainer.explain(
+            self._explanations_json = p.explainer.explain_json(
                 self._X,
                 self.score,
                 self.threshold,
@@ -66,6 +69,14 @@ class ScoreBatch:
                 p.member_labels,
                 self._missing,
             )
+        return self._explanations_json
+
+    def explanations(self) -> list[dict]:
+        """One explanation dict per row: the JSON texts, parsed once."""
+        if self._explanations is None:
+            loads = orjson.loads
+            with gc_paused():
+                self._explanations = [loads(text) for text in self.explanations_json()]
         return self._explanations
 
     def explain(self, i: int) -> dict:

@@ -26,7 +26,7 @@ from detection.services.scoring import (
     point_score,
     points_ingest,
     points_score,
-    scored_dicts,
+    scored_results,
 )
 from detection.services.training import (
     detector_create,
@@ -67,5 +67,5 @@ __all__ = [
     "scoring_job_run",
     "scoring_jobs_sweep",
     "project_update",
-    "scored_dicts",
+    "scored_results",
 ]

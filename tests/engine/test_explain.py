@@ -1,6 +1,7 @@
 """Every scored point gets an explanation of one shape; the shifted feature comes first."""
 
 import numpy as np
+import orjson
 import pytest
 
 from detection.engine import ALGORITHMS
@@ -164,3 +165,46 @@ def test_training_statistics_are_shown_to_4_significant_digits(normal_data):
     column = FEATURES.index(feature["name"])
     median = float(pipeline.explainer.expected[column])
     assert feature["expected"] == float(f"{median:.4g}") != median
+
+
+@pytest.mark.parametrize("algorithm", list(ALGORITHMS))
+def test_explanation_texts_are_what_orjson_writes_for_them(fitted, normal_data, algorithm):
+    """The batch writes its explanations as JSON text directly; the text must be the canonical
+    encoding of the dict it stands for, so stored and answered JSON never depend on the path."""
+    X = normal_data[:200] * np.linspace(0.2, 3.0, 200)[:, None]
+    texts = fitted[algorithm].score(X).explanations_json()
+    assert len(texts) == 200
+    for text in texts:
+        assert orjson.dumps(orjson.loads(text)).decode() == text
+
+
+def test_explanation_texts_escape_names_and_keep_missing_values():
+    from detection.engine import build_pipeline
+
+    names = ['flow "in"', "back\\slash", "température"]
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 3)) * [1.0, 10.0, 0.01] + [5.0, -100.0, 0.3]
+    pipeline = build_pipeline("ecod", feature_names=names, missing="impute").fit(X)
+    rows = [[50.0, -100.0, 0.3], [float("nan"), -400.0, 0.3], [5.0, 0.0, None]]
+    batch = pipeline.score(rows)
+    for i, text in enumerate(batch.explanations_json()):
+        explanation = orjson.loads(text)
+        assert orjson.dumps(explanation).decode() == text
+        assert explanation == pipeline.score_one(rows[i])["explanation"]
+        assert len(explanation["features"]) == 3
+    lead = orjson.loads(batch.explanations_json()[0])["features"][0]
+    assert lead["name"] == 'flow "in"' and lead["value"] == 50.0
+    assert (
+        'value of `flow "in"` 50 is far above' in orjson.loads(batch.explanations_json()[0])["text"]
+    )
+    missing = orjson.loads(batch.explanations_json()[1])["features"]
+    assert {f["name"]: f["value"] for f in missing}['flow "in"'] is None
+
+
+def test_two_features_give_two_entries(normal_data):
+    from detection.engine import build_pipeline
+
+    pipeline = build_pipeline("iqr", feature_names=["a", "b"]).fit(normal_data[:, :2])
+    batch = pipeline.score(normal_data[:10, :2] * 4)
+    assert all(len(e["features"]) == 2 for e in batch.explanations())
+    assert batch.explanations_json()[0] == orjson.dumps(batch.explanations()[0]).decode()
