@@ -93,7 +93,8 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's backend with WAL checkpoints in a background thread (see its docstring).
+            "ENGINE": "anomaly_project.sqlite",
             "NAME": VAR_DIR / "db.sqlite3",
             # A web process and a worker share this file: WAL and IMMEDIATE transactions keep
             # concurrent writers from failing with "database is locked".

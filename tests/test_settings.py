@@ -50,7 +50,7 @@ def _summary(**env: str) -> dict:
 
 def test_it_needs_no_services_by_default(tmp_path):
     summary = _summary(VAR_DIR=str(tmp_path))
-    assert summary["db"] == "django.db.backends.sqlite3"
+    assert summary["db"] == "anomaly_project.sqlite"  # Django's, checkpointing in a thread
     assert summary["db_name"] == str(tmp_path / "db.sqlite3")
     assert summary["cache"] == "django.core.cache.backends.locmem.LocMemCache"
     assert summary["layer"] == "channels.layers.InMemoryChannelLayer"
