@@ -148,3 +148,30 @@ def test_small_data_trees_sample_half_the_rows():
     X = np.random.default_rng(15).normal(size=(300, 2))
     held_out = detector.fit_held_out(X, folds=[])
     assert detector.estimator.max_samples_ == 150 and np.isfinite(held_out).all()
+
+
+def test_a_big_batch_scores_its_members_in_threads_with_the_same_result(
+    fitted, normal_data, monkeypatch
+):
+    from detection.engine.detectors import ensemble
+
+    pipeline = fitted["ensemble"]
+    rng = np.random.default_rng(5)
+    X = normal_data[rng.integers(0, len(normal_data), 2500)] * rng.uniform(0.5, 2.0, (2500, 1))
+    threads = []
+    real_pool = ensemble.ThreadPoolExecutor
+
+    def counting_pool(*args, **kwargs):
+        threads.append(args)
+        return real_pool(*args, **kwargs)
+
+    monkeypatch.setattr(ensemble, "ThreadPoolExecutor", counting_pool)
+    parallel = pipeline.detector.score_with_members(X)
+    assert threads, "2,500 rows should be scored in threads"
+    monkeypatch.setattr(ensemble, "PARALLEL_ROWS", 10**9)
+    threads.clear()
+    serial = pipeline.detector.score_with_members(X)
+    assert not threads
+    np.testing.assert_array_equal(parallel[0], serial[0])
+    for name, values in serial[1].items():
+        np.testing.assert_array_equal(parallel[1][name], values)
