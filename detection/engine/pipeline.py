@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -60,16 +60,33 @@ class ScoreBatch:
         """One explanation per row as JSON text (computed once, vectorised): what a caller that
         stores or sends them needs, without a dict per row."""
         if self._explanations_json is None:
-            p = self._pipeline
-            self._explanations_json = p.explainer.explain_json(
-                self._X,
-                self.score,
-                self.threshold,
-                self.members,
-                p.member_labels,
-                self._missing,
-            )
+            self._explanations_json = self._explain_rows(0, len(self))
         return self._explanations_json
+
+    def iter_explanations_json(self, rows: int) -> Iterator[list[str]]:
+        """The same texts, `rows` rows at a time, each part computed as it is asked for (a
+        caller can pass one part on while the next is computed); kept once all are done."""
+        if self._explanations_json is not None:
+            for start in range(0, len(self), rows):
+                yield self._explanations_json[start : start + rows]
+            return
+        done: list[str] = []
+        for start in range(0, len(self), rows):
+            part = self._explain_rows(start, min(start + rows, len(self)))
+            done += part
+            yield part
+        self._explanations_json = done
+
+    def _explain_rows(self, start: int, stop: int) -> list[str]:
+        p = self._pipeline
+        return p.explainer.explain_json(
+            self._X[start:stop],
+            self.score[start:stop],
+            self.threshold,
+            {name: values[start:stop] for name, values in self.members.items()},
+            p.member_labels,
+            None if self._missing is None else self._missing[start:stop],
+        )
 
     def explanations(self) -> list[dict]:
         """One explanation dict per row: the JSON texts, parsed once."""

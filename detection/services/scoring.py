@@ -8,9 +8,11 @@ app evaluates its rules in the same transaction), and broadcast to the dashboard
 import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 
 import numpy as np
 import orjson
@@ -228,34 +230,24 @@ _COLUMNS = (
 )
 
 
+# Rows are built this many at a time: PostgreSQL stores the rows of a COPY as they arrive, so
+# while it stores one part, the next part's JSON is being written here.
+ROWS_PER_PART = 2000
+
+
 def _insert(detector, scored, matrix, times, now, source) -> list[int]:
     """Insert the points in bulk and return their ids in input order.
 
     The ORM's bulk_create builds a model instance per row, which costs more than scoring them;
     these rows are plain tuples, their JSON columns written as text a column at a time.
     """
-    batch = scored.batch
     n = len(times)
     received = now
     if connection.vendor == "sqlite":  # its driver would format the same `now` once per row
         adapt = connection.ops.adapt_datetimefield_value
         received = adapt(now)
         times = [received if t is now else adapt(t) for t in times]
-    rows = zip(
-        [detector.pk] * n,
-        [scored.version.pk] * n,
-        times,
-        [received] * n,
-        _values_json(detector, matrix),
-        batch.score.tolist(),
-        batch.raw.tolist(),
-        scored.is_anomaly.tolist(),
-        batch.band.tolist(),
-        batch.explanations_json(),
-        [""] * n,
-        [source] * n,
-        strict=True,
-    )
+    rows = _rows(detector, scored, matrix, times, received, source)
     table = ScoredPoint._meta.db_table
     if connection.vendor == "postgresql":
         return _insert_postgresql(table, rows, n)
@@ -265,6 +257,30 @@ def _insert(detector, scored, matrix, times, now, source) -> list[int]:
         [ScoredPoint(**dict(zip(_COLUMNS, row, strict=True))) for row in rows], batch_size=1000
     )
     return [obj.pk for obj in objects]
+
+
+def _rows(detector, scored, matrix, times, received, source) -> Iterator[tuple]:
+    """The rows in _COLUMNS order, built ROWS_PER_PART at a time."""
+    batch = scored.batch
+    explanations = batch.iter_explanations_json(ROWS_PER_PART)
+    for start in range(0, len(times), ROWS_PER_PART):
+        part = slice(start, start + ROWS_PER_PART)
+        # zip in C: repeat() never ends, and every list here has the part's length
+        yield from zip(
+            repeat(detector.pk),
+            repeat(scored.version.pk),
+            times[part],
+            repeat(received),
+            _values_json(detector, matrix[part]),
+            batch.score[part].tolist(),
+            batch.raw[part].tolist(),
+            scored.is_anomaly[part].tolist(),
+            batch.band[part].tolist(),
+            next(explanations),
+            repeat(""),
+            repeat(source),
+            strict=False,
+        )
 
 
 def _values_json(detector: Detector, matrix: np.ndarray) -> list[str]:
@@ -295,11 +311,21 @@ def _insert_sqlite(table: str, rows: Iterable[tuple], count: int) -> list[int]:
     # The sqlite3 connection itself, in the same transaction: Django's cursor would rewrite
     # every %s of these long statements into ? with a regex (14 ms for 10k points).
     raw = connection.connection
-    for chunk in itertools.batched(rows, per_statement):
-        raw.execute(
-            f'INSERT INTO "{table}" ({columns}) VALUES ' + ", ".join([row] * len(chunk)),
-            list(itertools.chain.from_iterable(chunk)),
-        )
+    # SQLite inserts with the GIL released, so a second thread runs the statements while this
+    # one builds the next part's rows (their JSON is written as they are asked for). Nothing
+    # else uses the connection meanwhile: this thread only waits for the writer at the end.
+    writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-insert")
+    inserts = []
+    try:
+        for chunk in itertools.batched(rows, per_statement):
+            sql = f'INSERT INTO "{table}" ({columns}) VALUES ' + ", ".join([row] * len(chunk))
+            inserts.append(writer.submit(raw.execute, sql, list(itertools.chain(*chunk))))
+    except BaseException:
+        writer.shutdown(wait=True, cancel_futures=True)  # before the atomic block rolls back
+        raise
+    writer.shutdown(wait=True)
+    for insert in inserts:
+        insert.result()  # the first failure, if any, is raised here (and the atomic block undoes)
     last = raw.execute("SELECT last_insert_rowid()").fetchone()[0]
     return list(range(last - count + 1, last + 1))
 
