@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import orjson
@@ -56,37 +56,49 @@ class ScoreBatch:
     def __len__(self) -> int:
         return self.score.shape[0]
 
+    @classmethod
+    def concatenate(cls, parts: Sequence[ScoreBatch]) -> ScoreBatch:
+        """One batch of the rows of several, in order (all scored by one pipeline); the
+        explanations each part has already written are kept."""
+        if not parts:
+            raise ValueError("no batches to concatenate")
+        first = parts[0]
+        if any(part._pipeline is not first._pipeline for part in parts):
+            raise ValueError("batches scored by different pipelines cannot be concatenated")
+        missing = None  # as fill_missing gives it: None when no value is missing
+        if any(part._missing is not None for part in parts):
+            missing = np.concatenate(
+                [
+                    np.zeros(part._X.shape, bool) if part._missing is None else part._missing
+                    for part in parts
+                ]
+            )
+        joined = cls(
+            first._pipeline,
+            np.concatenate([part._X for part in parts]),
+            np.concatenate([part.raw for part in parts]),
+            np.concatenate([part.score for part in parts]),
+            {m: np.concatenate([part.members[m] for part in parts]) for m in first.members},
+            missing,
+        )
+        if all(part._explanations_json is not None for part in parts):
+            joined._explanations_json = [t for part in parts for t in part._explanations_json]
+        return joined
+
     def explanations_json(self) -> list[str]:
         """One explanation per row as JSON text (computed once, vectorised): what a caller that
         stores or sends them needs, without a dict per row."""
         if self._explanations_json is None:
-            self._explanations_json = self._explain_rows(0, len(self))
+            p = self._pipeline
+            self._explanations_json = p.explainer.explain_json(
+                self._X,
+                self.score,
+                self.threshold,
+                self.members,
+                p.member_labels,
+                self._missing,
+            )
         return self._explanations_json
-
-    def iter_explanations_json(self, rows: int) -> Iterator[list[str]]:
-        """The same texts, `rows` rows at a time, each part computed as it is asked for (a
-        caller can pass one part on while the next is computed); kept once all are done."""
-        if self._explanations_json is not None:
-            for start in range(0, len(self), rows):
-                yield self._explanations_json[start : start + rows]
-            return
-        done: list[str] = []
-        for start in range(0, len(self), rows):
-            part = self._explain_rows(start, min(start + rows, len(self)))
-            done += part
-            yield part
-        self._explanations_json = done
-
-    def _explain_rows(self, start: int, stop: int) -> list[str]:
-        p = self._pipeline
-        return p.explainer.explain_json(
-            self._X[start:stop],
-            self.score[start:stop],
-            self.threshold,
-            {name: values[start:stop] for name, values in self.members.items()},
-            p.member_labels,
-            None if self._missing is None else self._missing[start:stop],
-        )
 
     def explanations(self) -> list[dict]:
         """One explanation dict per row: the JSON texts, parsed once."""

@@ -161,14 +161,23 @@ def points_ingest(
     times: list[datetime] | None,
     source: str,
 ) -> tuple[Scored, list[int]]:
-    """Score and store points; returns the scores and the new point ids (in input order)."""
-    scored = points_score(detector=detector, matrix=matrix)
+    """Score and store points; returns the scores and the new point ids (in input order).
+
+    The points are scored ROWS_PER_PART at a time as they are stored, so the database stores
+    one part (PostgreSQL's server, SQLite's writer thread) while the next is scored here.
+    """
+    version = active_version(detector)
+    pipeline = pipeline_for(version)
+    threshold = engine.threshold_for(detector.false_alarm_rate)
     now = timezone.now()
     if times is None:
         times = [now] * matrix.shape[0]
     with transaction.atomic():
-        _hold(detector, scored.version)
-        ids = _insert(detector, scored, matrix, times, now, source)
+        _hold(detector, version)
+        parts = _ScoredParts(detector, version, pipeline, threshold, matrix, times, now, source)
+        ids = _insert(parts.rows(), len(times))
+        batch = engine.ScoreBatch.concatenate(parts.batches)
+        scored = Scored(version, batch, batch.score >= threshold, threshold)
         points_stored.send(sender=Detector, detector=detector, scored=scored, ids=ids, times=times)
         send_detector_event_on_commit(detector, "points", _broadcast_payload(scored, ids, times))
     return scored, ids
@@ -230,57 +239,63 @@ _COLUMNS = (
 )
 
 
-# Rows are built this many at a time: PostgreSQL stores the rows of a COPY as they arrive, so
-# while it stores one part, the next part's JSON is being written here.
+# Points are scored and turned into rows this many at a time (see points_ingest).
 ROWS_PER_PART = 2000
 
 
-def _insert(detector, scored, matrix, times, now, source) -> list[int]:
+class _ScoredParts:
+    """The rows to insert, in _COLUMNS order, scored and built a part at a time as they are
+    asked for; `batches` holds each part's scores once its rows are out."""
+
+    def __init__(self, detector, version, pipeline, threshold, matrix, times, now, source):
+        self.detector, self.version, self.pipeline = detector, version, pipeline
+        self.threshold, self.matrix, self.source = threshold, matrix, source
+        self.times, self.received = times, now
+        if connection.vendor == "sqlite":  # its driver would format the same `now` once per row
+            adapt = connection.ops.adapt_datetimefield_value
+            self.received = adapt(now)
+            self.times = [self.received if t is now else adapt(t) for t in times]
+        self.batches: list[engine.ScoreBatch] = []
+
+    def rows(self) -> Iterator[tuple]:
+        for start in range(0, len(self.times), ROWS_PER_PART):
+            part = slice(start, start + ROWS_PER_PART)
+            matrix = self.matrix[part]
+            batch = self.pipeline.score(matrix)
+            self.batches.append(batch)
+            # zip in C: repeat() never ends, and every list here has the part's length
+            yield from zip(
+                repeat(self.detector.pk),
+                repeat(self.version.pk),
+                self.times[part],
+                repeat(self.received),
+                _values_json(self.detector, matrix),
+                batch.score.tolist(),
+                batch.raw.tolist(),
+                (batch.score >= self.threshold).tolist(),
+                batch.band.tolist(),
+                batch.explanations_json(),
+                repeat(""),
+                repeat(self.source),
+                strict=False,
+            )
+
+
+def _insert(rows: Iterable[tuple], count: int) -> list[int]:
     """Insert the points in bulk and return their ids in input order.
 
     The ORM's bulk_create builds a model instance per row, which costs more than scoring them;
     these rows are plain tuples, their JSON columns written as text a column at a time.
     """
-    n = len(times)
-    received = now
-    if connection.vendor == "sqlite":  # its driver would format the same `now` once per row
-        adapt = connection.ops.adapt_datetimefield_value
-        received = adapt(now)
-        times = [received if t is now else adapt(t) for t in times]
-    rows = _rows(detector, scored, matrix, times, received, source)
     table = ScoredPoint._meta.db_table
     if connection.vendor == "postgresql":
-        return _insert_postgresql(table, rows, n)
+        return _insert_postgresql(table, rows, count)
     if connection.vendor == "sqlite":
-        return _insert_sqlite(table, rows, n)
+        return _insert_sqlite(table, rows, count)
     objects = ScoredPoint.objects.bulk_create(
         [ScoredPoint(**dict(zip(_COLUMNS, row, strict=True))) for row in rows], batch_size=1000
     )
     return [obj.pk for obj in objects]
-
-
-def _rows(detector, scored, matrix, times, received, source) -> Iterator[tuple]:
-    """The rows in _COLUMNS order, built ROWS_PER_PART at a time."""
-    batch = scored.batch
-    explanations = batch.iter_explanations_json(ROWS_PER_PART)
-    for start in range(0, len(times), ROWS_PER_PART):
-        part = slice(start, start + ROWS_PER_PART)
-        # zip in C: repeat() never ends, and every list here has the part's length
-        yield from zip(
-            repeat(detector.pk),
-            repeat(scored.version.pk),
-            times[part],
-            repeat(received),
-            _values_json(detector, matrix[part]),
-            batch.score[part].tolist(),
-            batch.raw[part].tolist(),
-            scored.is_anomaly[part].tolist(),
-            batch.band[part].tolist(),
-            next(explanations),
-            repeat(""),
-            repeat(source),
-            strict=False,
-        )
 
 
 def _values_json(detector: Detector, matrix: np.ndarray) -> list[str]:

@@ -219,7 +219,9 @@ def test_it_tells_a_missing_detector_from_a_strangers_as_before(trained_detector
 def test_it_stores_a_large_batch_with_gaps_in_order(
     project, alice, dataset, alice_client, monkeypatch
 ):
-    # SQLite writes a batch in several multi-row INSERTs: here 4 (the last one shorter).
+    # Scored in 3 parts (only the first has a gap); SQLite writes them in 4 multi-row INSERTs,
+    # the last one shorter.
+    monkeypatch.setattr(scoring_service, "ROWS_PER_PART", 500)
     monkeypatch.setattr(scoring_service, "SQLITE_ROWS_PER_INSERT", 400)
     detector = services.detector_create(
         project=project,

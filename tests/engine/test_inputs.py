@@ -199,3 +199,29 @@ def test_build_pipeline_names_the_bad_argument(kwargs, param, message):
         build_pipeline("isolation_forest", **kwargs)
     assert caught.value.param == param
     assert message in str(caught.value)
+
+
+def test_batches_scored_in_parts_concatenate_to_the_whole(normal_data):
+    from detection.engine import ScoreBatch, build_pipeline
+
+    pipeline = build_pipeline("ensemble", feature_names=FEATURES, missing="impute").fit(
+        normal_data
+    )
+    X = normal_data[:90] * 1.4
+    X[5, 2] = np.nan  # a gap in the first part only
+    whole = pipeline.score(X)
+    parts = [pipeline.score(X[i : i + 40]) for i in range(0, 90, 40)]
+    joined_fresh = ScoreBatch.concatenate(parts)  # explains its rows itself when asked
+    for part in parts:
+        part.explanations_json()
+    joined = ScoreBatch.concatenate(parts)  # keeps the texts the parts wrote
+    assert joined_fresh.explanations_json() == whole.explanations_json()
+    np.testing.assert_array_equal(joined.score, whole.score)
+    np.testing.assert_array_equal(joined.raw, whole.raw)
+    np.testing.assert_array_equal(joined.band, whole.band)
+    for name, values in whole.members.items():
+        np.testing.assert_array_equal(joined.members[name], values)
+    assert joined.explanations_json() == whole.explanations_json()
+    assert joined.explanations()[5] == whole.explanations()[5]
+    with pytest.raises(ValueError, match="no batches"):
+        ScoreBatch.concatenate([])
