@@ -23,7 +23,7 @@ from django.db.backends.sqlite3 import base
 log = logging.getLogger(__name__)
 
 SAFETY_NET_PAGES = 10_000  # about 40 MB of WAL with 4 KiB pages
-MIN_INTERVAL = 0.2  # seconds between two checkpoints of one database by one process
+MIN_INTERVAL = 0.5  # seconds between two checkpoints of one database by one process
 IDLE_INTERVAL = 5.0  # and at least this often while the process lives (writes in autocommit)
 
 
