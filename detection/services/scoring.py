@@ -175,7 +175,7 @@ def points_ingest(
     with transaction.atomic():
         _hold(detector, version)
         parts = _ScoredParts(detector, version, pipeline, threshold, matrix, times, now, source)
-        ids = _insert(parts.rows(), len(times))
+        ids = _insert(parts)
         batch = engine.ScoreBatch.concatenate(parts.batches)
         scored = Scored(version, batch, batch.score >= threshold, threshold)
         points_stored.send(sender=Detector, detector=detector, scored=scored, ids=ids, times=times)
@@ -257,7 +257,8 @@ class _ScoredParts:
             self.times = [self.received if t is now else adapt(t) for t in times]
         self.batches: list[engine.ScoreBatch] = []
 
-    def rows(self) -> Iterator[tuple]:
+    def rows(self, ids: list[int] | None = None) -> Iterator[tuple]:
+        """With `ids`, each row starts with its id."""
         for start in range(0, len(self.times), ROWS_PER_PART):
             part = slice(start, start + ROWS_PER_PART)
             matrix = self.matrix[part]
@@ -265,6 +266,7 @@ class _ScoredParts:
             self.batches.append(batch)
             # zip in C: repeat() never ends, and every list here has the part's length
             yield from zip(
+                *([] if ids is None else [ids[part]]),
                 repeat(self.detector.pk),
                 repeat(self.version.pk),
                 self.times[part],
@@ -281,19 +283,21 @@ class _ScoredParts:
             )
 
 
-def _insert(rows: Iterable[tuple], count: int) -> list[int]:
+def _insert(parts: _ScoredParts) -> list[int]:
     """Insert the points in bulk and return their ids in input order.
 
     The ORM's bulk_create builds a model instance per row, which costs more than scoring them;
     these rows are plain tuples, their JSON columns written as text a column at a time.
     """
     table = ScoredPoint._meta.db_table
+    count = len(parts.times)
     if connection.vendor == "postgresql":
-        return _insert_postgresql(table, rows, count)
+        return _insert_postgresql(table, parts, count)
     if connection.vendor == "sqlite":
-        return _insert_sqlite(table, rows, count)
+        return _insert_sqlite(table, parts.rows(), count)
     objects = ScoredPoint.objects.bulk_create(
-        [ScoredPoint(**dict(zip(_COLUMNS, row, strict=True))) for row in rows], batch_size=1000
+        [ScoredPoint(**dict(zip(_COLUMNS, row, strict=True))) for row in parts.rows()],
+        batch_size=1000,
     )
     return [obj.pk for obj in objects]
 
@@ -374,7 +378,7 @@ _PG_COPY_TYPES = (
 )
 
 
-def _insert_postgresql(table: str, rows: Iterable[tuple], count: int) -> list[int]:
+def _insert_postgresql(table: str, parts: _ScoredParts, count: int) -> list[int]:
     # A binary COPY is the fastest way in (10k points: 0.17 s against 0.7 s for INSERT ... SELECT
     # FROM unnest(arrays)), but returns no ids: they are drawn from the table's identity sequence
     # first, as an INSERT would draw them, and given to the rows in input order.
@@ -392,8 +396,8 @@ def _insert_postgresql(table: str, rows: Iterable[tuple], count: int) -> list[in
         raw = cursor.cursor  # psycopg's own cursor
         with raw.copy(f"COPY {q(table)} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_PG_COPY_TYPES)
-            for point_id, row in zip(ids, rows, strict=True):
-                copy.write_row((point_id, *row))
+            for row in parts.rows(ids):
+                copy.write_row(row)
     return ids
 
 
