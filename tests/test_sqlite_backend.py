@@ -4,6 +4,8 @@ These use their own SQLite file (the test database is in memory, which has no WA
 connection of the project's backend made with the same options as settings.py gives it.
 """
 
+import os
+import threading
 import time
 
 import pytest
@@ -92,3 +94,14 @@ def test_it_leaves_in_memory_databases_alone(transactional_db):
     with transaction.atomic(), connection.cursor() as cursor:  # a real commit
         cursor.execute("SELECT 1")
     assert base._checkpointers == before
+
+
+def test_its_thread_runs_at_a_lower_priority(database):
+    path, connection = database
+    write_batch(connection)
+    checkpointer = base.checkpointer_for(str(path))
+    assert wait_for(lambda: checkpointer.checkpoints >= 1)
+    thread = next(t for t in threading.enumerate() if t.name == "sqlite-checkpoint")
+    assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == os.getpriority(
+        os.PRIO_PROCESS, 0
+    ) + base.NICE

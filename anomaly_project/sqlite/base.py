@@ -12,6 +12,7 @@ and SQLite releases the GIL while it copies.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 SAFETY_NET_PAGES = 10_000  # about 40 MB of WAL with 4 KiB pages
 MIN_INTERVAL = 0.5  # seconds between two checkpoints of one database by one process
 IDLE_INTERVAL = 5.0  # and at least this often while the process lives (writes in autocommit)
+NICE = 10  # the thread's priority: checkpoints are background work
 
 
 class Checkpointer:
@@ -56,6 +58,7 @@ class Checkpointer:
             self._pid = os.getpid()
 
     def _run(self, wake: threading.Event) -> None:
+        _lower_priority()
         connection = sqlite3.connect(self.path, isolation_level=None, timeout=20)
         while True:
             wake.wait(IDLE_INTERVAL)
@@ -67,6 +70,13 @@ class Checkpointer:
                 log.warning("WAL checkpoint of %s failed: %s", self.path, error)
             # Several commits in a row get one checkpoint between them.
             time.sleep(MIN_INTERVAL)
+
+
+def _lower_priority() -> None:
+    """Let requests have the CPU first: on Linux a thread has its own nice value."""
+    # Elsewhere, or when not allowed, it runs at the usual priority.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
 
 
 _checkpointers: dict[str, Checkpointer] = {}
