@@ -9,6 +9,7 @@ detector page's picture to docs/screenshots/detector.png, which the README shows
 """
 
 import json
+import math
 import os
 import re
 import time
@@ -45,6 +46,14 @@ def post_points(site, detector_id: int, rows, times=None) -> dict:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 201
+        return json.load(response)
+
+
+def get_json(site, path: str) -> dict:
+    request = urllib.request.Request(
+        f"{site.url}{path}", headers={"Authorization": f"Token {site.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 
 
@@ -216,16 +225,22 @@ def test_it_goes_from_an_upload_to_a_labelled_anomaly(watched_page, site, tmp_pa
     expect(details).to_have_attribute("open", "")  # still open after the row was re-rendered
     assert page.evaluate("window.sameDocument") is True
 
-    # The sensitivity preview: a lower threshold flags more of the stored points.
+    # The sensitivity preview: a lower threshold flags more of the stored points. The readings
+    # follow the time of day, so the threshold is chosen from the stored scores: just below the
+    # highest one under 50 (in the slider's steps of 0.5, not below its minimum of 8).
     flagged = page.locator("#preview-flagged")
     before = int(flagged.inner_text())
+    stored = get_json(site, f"/api/v1/detectors/{detector_id}/points/?limit=500")["results"]
+    scores = [point["score"] for point in stored]
+    assert len(scores) == 91 and sum(s >= 50 for s in scores) == before
+    lower = max(8.0, math.floor(max(s for s in scores if s < 50) * 2) / 2)
     slider = page.get_by_role("slider", name="Flag points scoring at least")
     slider.focus()
-    for _ in range(30):  # 0.5 a step: from 50 down to 35
+    for _ in range(round((50 - lower) * 2)):
         page.keyboard.press("ArrowLeft")
-    expect(page.locator("#threshold-out")).to_have_text("35.0")
-    expect(flagged).not_to_have_text(str(before), timeout=3000)
-    assert int(flagged.inner_text()) >= before
+    expect(page.locator("#threshold-out")).to_have_text(f"{lower:.1f}")
+    expect(flagged).to_have_text(str(sum(s >= lower for s in scores)), timeout=3000)
+    assert int(flagged.inner_text()) > before
     preview = page.locator("#sensitivity-preview")
     expect(preview).to_contain_text("Precision")
     expect(preview).to_contain_text("Against 1 labelled point")
@@ -233,7 +248,7 @@ def test_it_goes_from_an_upload_to_a_labelled_anomaly(watched_page, site, tmp_pa
     page.get_by_role("button", name="Save sensitivity").click()
     expect(page.get_by_text("Saved: it applies to new points.")).to_be_visible()
     # The chart moves its threshold line once htmx has settled the swapped card.
-    page.wait_for_function("detectorChart.data.datasets[2].data[0].y === 35", timeout=3000)
+    page.wait_for_function(f"detectorChart.data.datasets[2].data[0].y === {lower:g}", timeout=3000)
     assert page.evaluate("window.sameDocument") is True
 
     # The overview: the detector's state and counts, and the live feed of anomalies.
