@@ -163,8 +163,11 @@ def points_ingest(
 ) -> tuple[Scored, list[int]]:
     """Score and store points; returns the scores and the new point ids (in input order).
 
-    The points are scored ROWS_PER_PART at a time as they are stored, so the database stores
-    one part (PostgreSQL's server, SQLite's writer thread) while the next is scored here.
+    The points are scored ROWS_PER_PART at a time. The first part is scored before the
+    transaction: a request of one part (most are) holds no lock while it is scored, which
+    matters on SQLite, where writers take turns. Further parts are scored as they are stored,
+    so the database stores one part (PostgreSQL's server, SQLite's writer thread) while the
+    next is scored here.
     """
     version = active_version(detector)
     pipeline = pipeline_for(version)
@@ -172,9 +175,9 @@ def points_ingest(
     now = timezone.now()
     if times is None:
         times = [now] * matrix.shape[0]
+    parts = _ScoredParts(detector, version, pipeline, threshold, matrix, times, now, source)
     with transaction.atomic():
         _hold(detector, version)
-        parts = _ScoredParts(detector, version, pipeline, threshold, matrix, times, now, source)
         ids = _insert(parts)
         batch = engine.ScoreBatch.concatenate(parts.batches)
         scored = Scored(version, batch, batch.score >= threshold, threshold)
@@ -244,8 +247,9 @@ ROWS_PER_PART = 2000
 
 
 class _ScoredParts:
-    """The rows to insert, in _COLUMNS order, scored and built a part at a time as they are
-    asked for; `batches` holds each part's scores once its rows are out."""
+    """The rows to insert, in _COLUMNS order, built a part at a time as they are asked for; the
+    first part is scored when this is made, the others when their rows are asked for.
+    `batches` holds each part's scores once its rows are out."""
 
     def __init__(self, detector, version, pipeline, threshold, matrix, times, now, source):
         self.detector, self.version, self.pipeline = detector, version, pipeline
@@ -256,13 +260,19 @@ class _ScoredParts:
             self.received = adapt(now)
             self.times = [self.received if t is now else adapt(t) for t in times]
         self.batches: list[engine.ScoreBatch] = []
+        self._first = self._score(self.matrix[:ROWS_PER_PART])
+
+    def _score(self, matrix: np.ndarray) -> engine.ScoreBatch:
+        batch = self.pipeline.score(matrix)
+        batch.explanations_json()
+        return batch
 
     def rows(self, ids: list[int] | None = None) -> Iterator[tuple]:
         """With `ids`, each row starts with its id."""
         for start in range(0, len(self.times), ROWS_PER_PART):
             part = slice(start, start + ROWS_PER_PART)
             matrix = self.matrix[part]
-            batch = self.pipeline.score(matrix)
+            batch = self._first if start == 0 else self._score(matrix)
             self.batches.append(batch)
             # zip in C: repeat() never ends, and every list here has the part's length
             yield from zip(
