@@ -264,9 +264,11 @@ REST_FRAMEWORK = {
         "detection.api.renderers.CspAwareBrowsableAPIRenderer",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's anon and user rates, counted per window (DRF's own classes pickle a list of every
+    # request's time on each request: detection/api/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "detection.api.throttling.AnonWindowThrottle",
+        "detection.api.throttling.UserWindowThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "60/minute"),
