@@ -20,8 +20,7 @@ class WindowCounterMixin:
             return True
         now = self.timer()
         window = int(now // self.duration)
-        self.window_end = (window + 1) * self.duration
-        self.remaining = self.window_end - now
+        self.remaining = (window + 1) * self.duration - now
         key = f"{self.key}:{window}"
         timeout = self.duration + 1  # the counter outlives its window by a second at most
         if self.cache.add(key, 1, timeout):

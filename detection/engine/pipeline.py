@@ -62,6 +62,8 @@ class ScoreBatch:
         explanations each part has already written are kept."""
         if not parts:
             raise ValueError("no batches to concatenate")
+        if len(parts) == 1:  # most stored requests: nothing to join
+            return parts[0]
         first = parts[0]
         if any(part._pipeline is not first._pipeline for part in parts):
             raise ValueError("batches scored by different pipelines cannot be concatenated")
