@@ -81,8 +81,9 @@ TEMPLATES = [
 # --- Database: SQLite under var/ by default, PostgreSQL (or any dj-database-url) by DATABASE_URL.
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    # Persistent connections do not suit ASGI (each request may run on another thread), so the
-    # default is a fresh connection per request; DATABASE_POOL=true uses psycopg's pool instead.
+    # A fresh connection per request by default; DATABASE_CONN_MAX_AGE keeps each request
+    # thread's connection that many seconds (the ASGI handler keeps its threads:
+    # anomaly_project/asgi.py), and DATABASE_POOL=true uses psycopg's pool instead.
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
@@ -96,6 +97,8 @@ else:
             # Django's backend with WAL checkpoints in a background thread (see its docstring).
             "ENGINE": "anomaly_project.sqlite",
             "NAME": VAR_DIR / "db.sqlite3",
+            # Kept open by each request thread: a new connection costs more than a request.
+            "CONN_MAX_AGE": None,
             # A web process and a worker share this file: WAL and IMMEDIATE transactions keep
             # concurrent writers from failing with "database is locked".
             "OPTIONS": {
