@@ -271,13 +271,10 @@ class Pipeline:
             )
         X = as_matrix(arr, self.feature_names, action="score")
         filled, missing = self.preprocessor.fill_missing(X)
-        raw, members = self.detector.score_with_members(self.preprocessor.scale(filled))
-        score = float(self.calibrator.score(raw)[0])
-        members = (
-            {self.algorithm: score}
-            if members is None
-            else {name: float(values[0]) for name, values in members.items()}
-        )
+        raw, members = self.detector.score_one_with_members(self.preprocessor.scale(filled))
+        score = self.calibrator.score_one(raw)
+        if members is None:
+            members = {self.algorithm: score}
         explanation = self.explainer.explain_one(
             filled[0].tolist(),
             score,
@@ -290,7 +287,7 @@ class Pipeline:
             "score": score,
             "band": band_for(score),
             "is_anomaly": score >= self.threshold,
-            "raw": float(raw[0]),
+            "raw": raw,
             "explanation": explanation,
         }
 

@@ -131,6 +131,36 @@ def test_batch_lookup_equals_np_interp():
     assert np.allclose(cal._interp(probe), expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "held_out",
+    [
+        np.random.default_rng(6).gamma(2.0, size=3000),  # Pareto tail
+        np.random.default_rng(7).uniform(size=400),  # bounded tail, with an end point
+        np.round(np.random.default_rng(8).gamma(2.0, size=500), 1),  # ties
+        np.zeros(50),  # exponential tail from the only value
+        np.arange(10.0),  # too few for a Pareto fit
+    ],
+    ids=["gamma", "uniform", "ties", "constant", "ten"],
+)
+def test_one_value_equals_the_array_path(held_out):
+    cal = Calibrator.fit(held_out)
+    rng = np.random.default_rng(9)
+    top = float(held_out.max())
+    probe = np.concatenate(
+        [
+            rng.choice(held_out, 300) + rng.normal(size=300) * 0.1,
+            cal.knots,
+            cal.knots + 1e-9,
+            [cal.tail_start, -3.0, top + 0.5, top * 3 + 10, 1e6, np.inf, -np.inf],
+        ]
+    )
+    for cap in (100.0, 1000.0):
+        expected = cal.score(probe, cap)
+        got = np.array([cal.score_one(float(r), cap) for r in probe])
+        assert np.allclose(got, expected, rtol=0, atol=1e-9), probe[~np.isclose(got, expected)]
+    assert np.isnan(cal.score_one(float("nan")))
+
+
 def test_the_fitted_tail_starts_at_the_20th_largest_score():
     rng = np.random.default_rng(5)
     held_out = rng.exponential(size=300)

@@ -71,6 +71,10 @@ class Detector:
         """Raw scores plus calibrated member scores (ensembles only; None for single detectors)."""
         return self.score(X), None
 
+    def score_one_with_members(self, X: np.ndarray) -> tuple[float, dict[str, float] | None]:
+        """`score_with_members` of a 1-row matrix, as plain floats."""
+        return float(self.score(X)[0]), None
+
 
 class LeaveOneOutDetector(Detector):
     """A detector that can score each training row as if that row had not been seen, exactly

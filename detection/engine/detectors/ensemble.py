@@ -105,5 +105,15 @@ class EnsembleDetector(Detector):
         members = {m.name: np.minimum(s, 100.0) for m, s in zip(self.members, wide, strict=True)}
         return self._combine(wide), members
 
+    def score_one_with_members(self, X: np.ndarray) -> tuple[float, dict[str, float]]:
+        # The same steps as score_with_members, through the calibrators' one-value path.
+        wide = [
+            cal.score_one(float(m.score(X)[0]), MEMBER_CAP)
+            for m, cal in zip(self.members, self.calibrators, strict=True)
+        ]
+        members = {m.name: min(s, 100.0) for m, s in zip(self.members, wide, strict=True)}
+        combined = max(wide) if self.params["combine"] == "max" else sum(wide) / len(wide)
+        return combined, members
+
     def score(self, X: np.ndarray) -> np.ndarray:
         return self.score_with_members(X)[0]
