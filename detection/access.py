@@ -12,6 +12,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from detection.models import WRITE_ROLES, Detector, Membership, ModelVersion, Project, Role
+from detection.rawsql import RowLookup
 
 
 class Need(Enum):
@@ -94,15 +95,14 @@ def _project_path(model) -> str:
 # the ORM's query compiler costs more than everything else such a request does; built from the
 # models' metadata, so it follows their columns.
 _VERSION_FIELDS = ("number", "status", "artifact")
-_detector_sql: str | None = None
 
 
-def _build_detector_sql() -> str:
+def _detector_sql() -> str:
     q = connection.ops.quote_name
     columns = ", ".join(f"d.{q(f.column)}" for f in Detector._meta.concrete_fields)
-    version = ", ".join(f"v.{q(name)} AS {q('version_' + name)}" for name in _VERSION_FIELDS)
+    version = ", ".join(f"v.{q(name)}" for name in _VERSION_FIELDS)
     return (
-        f"SELECT {columns}, m.{q('role')} AS {q('access_role')}, {version} "
+        f"SELECT {columns}, m.{q('role')}, {version} "
         f"FROM {q(Detector._meta.db_table)} d "
         f"LEFT JOIN {q(Membership._meta.db_table)} m "
         f"ON m.{q('project_id')} = d.{q('project_id')} AND m.{q('user_id')} = %s "
@@ -111,13 +111,15 @@ def _build_detector_sql() -> str:
     )
 
 
+_detector_lookup = RowLookup(
+    Detector, _detector_sql, extra=["access_role", *(f"version_{n}" for n in _VERSION_FIELDS)]
+)
+
+
 def detector_for(user, detector_id: int, need: Need = Need.READ) -> Detector:
     """The detector, as `object_for` gives it, with `active_version` loaded (number, status and
     artifact; any other field of the version loads on first use, as a deferred field)."""
-    global _detector_sql
-    if _detector_sql is None:
-        _detector_sql = _build_detector_sql()
-    detector = next(iter(Detector.objects.raw(_detector_sql, [user.pk, detector_id])), None)
+    detector = _detector_lookup.one([user.pk, detector_id])
     if detector is None:
         raise Http404("Not found.")
     _check_role(detector.access_role, need)

@@ -1,0 +1,29 @@
+"""RowLookup gives the instances the ORM gives, from a statement built once."""
+
+import pytest
+from django.db import connection
+
+from detection.models import Detector
+from detection.rawsql import RowLookup
+
+pytestmark = pytest.mark.django_db
+
+
+def _sql() -> str:
+    q = connection.ops.quote_name
+    columns = ", ".join(q(f.column) for f in Detector._meta.concrete_fields)
+    return f"SELECT {columns}, 40 + 2 FROM {q(Detector._meta.db_table)} WHERE {q('id')} = %s"
+
+
+def test_it_converts_every_column_as_the_orm_does(trained_detector):
+    lookup = RowLookup(Detector, _sql, extra=["answer"])
+    got = lookup.one([trained_detector.pk])
+    want = Detector.objects.get(pk=trained_detector.pk)
+    for field in Detector._meta.concrete_fields:
+        value = getattr(got, field.attname)
+        assert value == getattr(want, field.attname), field.name
+        assert type(value) is type(getattr(want, field.attname)), field.name
+    assert isinstance(got.features, list) and got.created_at.tzinfo is not None  # JSON, aware
+    assert got.answer == 42
+    assert got._state.adding is False and got._state.db == "default"
+    assert lookup.one([trained_detector.pk + 1000]) is None
