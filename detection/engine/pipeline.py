@@ -248,10 +248,13 @@ class Pipeline:
             raise InputError("the pipeline is not trained yet: call fit() first")
 
     def score(self, X) -> ScoreBatch:
-        """Score a batch of rows (n, d)."""
+        """Score a batch of rows (n, d). A single row goes through the one-row path (see
+        `score_one`): the same numbers, to rounding, for a fraction of the time."""
         self._check_fitted()
         X = as_matrix(X, self.feature_names, action="score")
         filled, missing = self.preprocessor.fill_missing(X)
+        if filled.shape[0] == 1:
+            return self._one_row_batch(filled, missing)
         raw, members = self.detector.score_with_members(self.preprocessor.scale(filled))
         score = self.calibrator.score(raw)
         if members is None:
@@ -271,6 +274,20 @@ class Pipeline:
             )
         X = as_matrix(arr, self.feature_names, action="score")
         filled, missing = self.preprocessor.fill_missing(X)
+        raw, score, _, explanation = self._score_row(filled, missing)
+        return {
+            "score": score,
+            "band": band_for(score),
+            "is_anomaly": score >= self.threshold,
+            "raw": raw,
+            "explanation": explanation,
+        }
+
+    def _score_row(
+        self, filled: np.ndarray, missing: np.ndarray | None
+    ) -> tuple[float, float, dict[str, float], dict]:
+        """Raw score, score, member scores and explanation of a 1-row matrix, in plain Python
+        where numpy's per-call cost on one row would exceed the work."""
         raw, members = self.detector.score_one_with_members(self.preprocessor.scale(filled))
         score = self.calibrator.score_one(raw)
         if members is None:
@@ -283,13 +300,21 @@ class Pipeline:
             self.member_labels,
             None if missing is None else missing[0].tolist(),
         )
-        return {
-            "score": score,
-            "band": band_for(score),
-            "is_anomaly": score >= self.threshold,
-            "raw": raw,
-            "explanation": explanation,
-        }
+        return raw, score, members, explanation
+
+    def _one_row_batch(self, filled: np.ndarray, missing: np.ndarray | None) -> ScoreBatch:
+        raw, score, members, explanation = self._score_row(filled, missing)
+        batch = ScoreBatch(
+            self,
+            filled,
+            np.array([raw]),
+            np.array([score]),
+            {name: np.array([value]) for name, value in members.items()},
+            missing,
+        )
+        batch._explanations = [explanation]
+        batch._explanations_json = [orjson.dumps(explanation).decode()]
+        return batch
 
 
 def build_pipeline(

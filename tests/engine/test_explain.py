@@ -122,6 +122,30 @@ def test_score_one_equals_the_batch_path(fitted, normal_data, algorithm):
         assert one["explanation"]["members"] == pytest.approx(expected["members"])
 
 
+@pytest.mark.parametrize("algorithm", list(ALGORITHMS))
+def test_a_batch_of_one_row_equals_that_row_of_a_bigger_batch(fitted, normal_data, algorithm):
+    """A 1-row batch takes the one-row path; stored points and API answers come from it."""
+    pipeline = fitted[algorithm]
+    rng = np.random.default_rng(10)
+    X = normal_data[:20] + rng.normal(size=(20, 4)) * normal_data.std(axis=0) * 2
+    batch = pipeline.score(X)
+    for i in range(len(X)):
+        one = pipeline.score(X[i : i + 1])
+        assert len(one) == 1
+        assert one.score[0] == pytest.approx(batch.score[i], abs=1e-9)
+        assert one.raw[0] == pytest.approx(batch.raw[i], abs=1e-9)
+        assert one.band[0] == batch.band[i] and one.is_anomaly[0] == batch.is_anomaly[i]
+        for name, values in batch.members.items():
+            assert one.members[name][0] == pytest.approx(values[i], abs=1e-9)
+        got = orjson.loads(one.explanations_json()[0])
+        assert got == one.explanations()[0]
+        want = orjson.loads(batch.explanations_json()[i])
+        assert list(got) == list(want) and got["text"] == want["text"]
+        for g, w in zip(got["features"], want["features"], strict=True):
+            assert g == {**w, "contribution": pytest.approx(w["contribution"], abs=1e-3)}
+        assert got["members"] == pytest.approx(want["members"])
+
+
 def test_score_one_matches_batch_with_missing_values(normal_data):
     from detection.engine import build_pipeline
 
