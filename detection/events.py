@@ -8,7 +8,7 @@ reaches only consumers in this same process; a worker's events reach pages throu
 import logging
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -29,12 +29,22 @@ def send_detector_event(detector, kind: str, payload: dict) -> None:
         return
     message = {"type": "feed.event", "payload": {"kind": kind, "detector": detector.pk, **payload}}
     groups = (detector_group(detector.pk), project_group(detector.project_id))
+    if _nobody_listens(layer, groups):
+        return
     try:
         async_to_sync(_group_send_all)(layer, groups, message)
     except Exception:  # a live update must never break the write that caused it
         logger.warning(
             "could not send a %s event for detector %s", kind, detector.pk, exc_info=True
         )
+
+
+def _nobody_listens(layer, groups: tuple[str, ...]) -> bool:
+    """The in-memory layer's listeners are all in this process, so it knows when there are none,
+    and the trip to the event loop (a third of a stored point's own time) can be left out."""
+    return isinstance(layer, InMemoryChannelLayer) and not any(
+        layer.groups.get(group) for group in groups
+    )
 
 
 async def _group_send_all(layer, groups: tuple[str, ...], message: dict) -> None:
