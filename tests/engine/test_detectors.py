@@ -108,7 +108,10 @@ def test_knn_selection_equals_a_full_sort_with_ties_and_duplicates():
     probe = np.vstack([X[:600], rng.normal(size=(300, 4)) * 3])
     distances = np.sqrt(((probe[:, None, :] - detector.reference[None]) ** 2).sum(axis=2))
     expected = np.sort(distances, axis=1)[:, detector.k - 1]
-    assert np.allclose(detector.score(probe), expected, rtol=1e-6, atol=1e-6)
+    scores = detector.score(probe)
+    assert np.allclose(scores, expected, rtol=1e-6, atol=1e-6)
+    # one row at a time (its own path): the very same values
+    assert np.array_equal([detector.score(row[None])[0] for row in probe], scores)
     # leave-one-out: a reference row does not count itself
     loo = detector.leave_one_out(X)
     for i in detector.reference_index[:50]:
