@@ -164,3 +164,10 @@ async def test_it_closes_the_request_threads_database_connection_with_the_answer
     thread.start()
     thread.join(10)
     assert used and used[0] == (200, None), "the request's connection stayed open"
+
+
+def test_the_young_generation_is_collected_less_often():
+    # Set when the application is imported (as uvicorn does): see anomaly_project/asgi.py.
+    import gc
+
+    assert gc.get_threshold()[0] == asgi.YOUNG_GC_THRESHOLD > 700
