@@ -394,6 +394,15 @@ def _insert_postgresql(table: str, parts: _ScoredParts, count: int) -> list[int]
     # FROM unnest(arrays)), but returns no ids: they are drawn from the table's identity sequence
     # first, as an INSERT would draw them, and given to the rows in input order.
     q = connection.ops.quote_name
+    if count == 1:  # one round trip instead of three (sequence, ids, COPY)
+        columns = ", ".join(q(c) for c in _COLUMNS)
+        values = ", ".join(["%s"] * len(_COLUMNS))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {q(table)} ({columns}) VALUES ({values}) RETURNING {q('id')}",
+                next(parts.rows()),
+            )
+            return [cursor.fetchone()[0]]
     columns = ", ".join(q(c) for c in ("id", *_COLUMNS))
     with connection.cursor() as cursor:
         # The sequence's name once, not once per row in the SELECT list (25 ms for 10k rows).

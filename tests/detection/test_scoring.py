@@ -65,6 +65,22 @@ def test_it_stores_points_when_asked(trained_detector, alice_client):
     assert abs(hot.score - results[1]["score"]) < 1e-3
 
 
+def test_it_stores_a_single_point_like_a_point_of_a_batch(trained_detector, alice_client):
+    # One point takes its own paths (the engine's one-row path; one INSERT on PostgreSQL).
+    one = score(alice_client, trained_detector, {"point": HOT, "persist": True}).json()
+    batch = score(alice_client, trained_detector, {"points": [NORMAL, HOT], "persist": True})
+    hot = batch.json()["results"][1]
+    single, in_batch = (ScoredPoint.objects.get(pk=r["id"]) for r in (one, hot))
+    assert single.pk < in_batch.pk
+    for field in ("values", "band", "is_anomaly", "source", "label", "model_version_id"):
+        assert getattr(single, field) == getattr(in_batch, field), field
+    assert single.score == pytest.approx(in_batch.score, abs=1e-9)
+    assert single.raw_score == pytest.approx(in_batch.raw_score, abs=1e-9)
+    assert single.explanation["text"] == in_batch.explanation["text"]
+    assert single.event_time == single.received_at and single.event_time.tzinfo is not None
+    assert one["id"] == single.pk and one["score"] == pytest.approx(single.score, abs=1e-3)
+
+
 def test_it_refuses_storing_for_a_viewer(trained_detector, bob_client):
     response = score(bob_client, trained_detector, {"point": HOT, "persist": True})
     assert response.status_code == 403
