@@ -177,8 +177,7 @@ def points_ingest(
         times = [now] * matrix.shape[0]
     parts = _ScoredParts(detector, version, pipeline, threshold, matrix, times, now, source)
     with transaction.atomic():
-        _hold(detector, version)
-        ids = _insert(parts)
+        ids = _insert(parts)  # holds the detector and version rows first (_hold)
         batch = engine.ScoreBatch.concatenate(parts.batches)
         scored = Scored(version, batch, batch.score >= threshold, threshold)
         points_stored.send(sender=Detector, detector=detector, scored=scored, ids=ids, times=times)
@@ -194,19 +193,26 @@ def _hold(detector: Detector, version: ModelVersion) -> None:
     points and then deletes them too. FOR KEY SHARE lets concurrent batches and edits of the
     detector go on. SQLite has no row locks, but its writers take turns (BEGIN IMMEDIATE).
     """
-    lock = " FOR KEY SHARE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT d.id FROM {Detector._meta.db_table} d "
-            f"JOIN {ModelVersion._meta.db_table} v ON v.detector_id = d.id "
-            f"WHERE d.id = %s AND v.id = %s{lock}",
-            [detector.pk, version.pk],
-        )
+        cursor.execute(_held_sql(), [detector.pk, version.pk])
         if cursor.fetchone() is None:
-            raise ScoringConflict(
-                f"Detector “{detector.name}” or its model version {version.number} was deleted "
-                "while the points were being scored; nothing was stored."
-            )
+            raise _conflict(detector, version)
+
+
+def _held_sql() -> str:
+    lock = " FOR KEY SHARE" if connection.features.has_select_for_update else ""
+    return (
+        f"SELECT d.id FROM {Detector._meta.db_table} d "
+        f"JOIN {ModelVersion._meta.db_table} v ON v.detector_id = d.id "
+        f"WHERE d.id = %s AND v.id = %s{lock}"
+    )
+
+
+def _conflict(detector: Detector, version: ModelVersion) -> ScoringConflict:
+    return ScoringConflict(
+        f"Detector “{detector.name}” or its model version {version.number} was deleted "
+        "while the points were being scored; nothing was stored."
+    )
 
 
 def _broadcast_payload(scored: Scored, ids: list[int], times: list[datetime]) -> dict:
@@ -302,7 +308,11 @@ def _insert(parts: _ScoredParts) -> list[int]:
     table = ScoredPoint._meta.db_table
     count = len(parts.times)
     if connection.vendor == "postgresql":
+        if count == 1:
+            return _insert_one_postgresql(table, parts)
+        _hold(parts.detector, parts.version)
         return _insert_postgresql(table, parts, count)
+    _hold(parts.detector, parts.version)
     if connection.vendor == "sqlite":
         return _insert_sqlite(table, parts.rows(), count)
     objects = ScoredPoint.objects.bulk_create(
@@ -389,20 +399,29 @@ _PG_COPY_TYPES = (
 )
 
 
+def _insert_one_postgresql(table: str, parts: _ScoredParts) -> list[int]:
+    """One point: the rows held (_hold) and the point inserted in one statement, one round trip
+    to the server instead of four (hold, sequence, ids, COPY)."""
+    q = connection.ops.quote_name
+    columns = ", ".join(q(c) for c in _COLUMNS)
+    values = ", ".join(["%s"] * len(_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH held AS ({_held_sql()}) "
+            f"INSERT INTO {q(table)} ({columns}) SELECT {values} FROM held RETURNING {q('id')}",
+            [parts.detector.pk, parts.version.pk, *next(parts.rows())],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise _conflict(parts.detector, parts.version)
+    return [row[0]]
+
+
 def _insert_postgresql(table: str, parts: _ScoredParts, count: int) -> list[int]:
     # A binary COPY is the fastest way in (10k points: 0.17 s against 0.7 s for INSERT ... SELECT
     # FROM unnest(arrays)), but returns no ids: they are drawn from the table's identity sequence
     # first, as an INSERT would draw them, and given to the rows in input order.
     q = connection.ops.quote_name
-    if count == 1:  # one round trip instead of three (sequence, ids, COPY)
-        columns = ", ".join(q(c) for c in _COLUMNS)
-        values = ", ".join(["%s"] * len(_COLUMNS))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {q(table)} ({columns}) VALUES ({values}) RETURNING {q('id')}",
-                next(parts.rows()),
-            )
-            return [cursor.fetchone()[0]]
     columns = ", ".join(q(c) for c in ("id", *_COLUMNS))
     with connection.cursor() as cursor:
         # The sequence's name once, not once per row in the SELECT list (25 ms for 10k rows).

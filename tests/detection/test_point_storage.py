@@ -65,8 +65,9 @@ def test_it_stores_nothing_when_the_detector_is_deleted_while_scoring(trained_de
 @pytest.mark.skipif(not SCALE, reason="row locks are PostgreSQL's; SQLite writers take turns")
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("deleted", ["detector", "model version"])
+@pytest.mark.parametrize("n", [1, 200], ids=["one point", "a batch"])  # one INSERT, or a COPY
 def test_it_waits_for_a_batch_being_stored_and_then_deletes_its_points(
-    trained_detector, deleted
+    trained_detector, deleted, n
 ):
     detector_id = trained_detector.pk
     version_id = trained_detector.active_version_id
@@ -98,7 +99,7 @@ def test_it_waits_for_a_batch_being_stored_and_then_deletes_its_points(
 
     points_stored.connect(hold_the_batch_open, dispatch_uid="hold-the-batch-open")
     try:
-        batch = in_thread(lambda: ingest(Detector.objects.get(pk=detector_id), n=200))
+        batch = in_thread(lambda: ingest(Detector.objects.get(pk=detector_id), n=n))
         assert inside.wait(10), errors
         deletion = in_thread(delete)
         deletion.join(0.5)
@@ -115,5 +116,5 @@ def test_it_waits_for_a_batch_being_stored_and_then_deletes_its_points(
         assert not Detector.objects.filter(pk=detector_id).exists()
         assert stored.count() == 0
     else:
-        assert stored.count() == 200
+        assert stored.count() == n
         assert set(stored.values_list("model_version_id", flat=True)) == {None}
