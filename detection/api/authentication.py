@@ -7,6 +7,8 @@ once from the models' metadata and costs about 0.15 ms. It runs on every request
 cached), so a revoked token or a deactivated user is refused at once, as with DRF's class.
 """
 
+import functools
+
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
@@ -27,14 +29,18 @@ def _user_by_token_sql() -> str:
     )
 
 
+@functools.cache
+def _user_by_token() -> RowLookup:
+    # Made on first use: DRF may import this module while the apps are still loading.
+    return RowLookup(get_user_model(), _user_by_token_sql)
+
+
 class TokenAuthentication(authentication.TokenAuthentication):
     """`Authorization: Token <key>`, with DRF's answers: 401 "Invalid token." or "User inactive
     or deleted.", and `request.auth` the token."""
 
-    user_by_token = RowLookup(get_user_model(), _user_by_token_sql)
-
     def authenticate_credentials(self, key):
-        user = self.user_by_token.one([key])
+        user = _user_by_token().one([key])
         if user is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         if not user.is_active:
