@@ -88,15 +88,20 @@ def _lower_priority() -> None:
 
 
 _checkpointers: dict[str, Checkpointer] = {}
-_checkpointers_lock = threading.Lock()
+_registry_lock = threading.Lock()
+
+
+def _one_per_path(registry: dict, make, path: str):
+    """The registry's object for this database file, made on first use."""
+    with _registry_lock:
+        found = registry.get(path)
+        if found is None:
+            found = registry[path] = make(path)
+        return found
 
 
 def checkpointer_for(path: str) -> Checkpointer:
-    with _checkpointers_lock:
-        checkpointer = _checkpointers.get(path)
-        if checkpointer is None:
-            checkpointer = _checkpointers[path] = Checkpointer(path)
-        return checkpointer
+    return _one_per_path(_checkpointers, Checkpointer, path)
 
 
 # How often a writer looks again while another process has the turn (seconds).
@@ -114,7 +119,7 @@ class WriterTurns:
 
     def _start(self) -> None:
         # Per process: a forked child must not inherit the parent's lock state or open file.
-        with _checkpointers_lock:
+        with _registry_lock:
             if self._pid != os.getpid():
                 self._threads = threading.Lock()
                 self._file = open(self.lock_path, "a+b")  # noqa: SIM115
@@ -150,11 +155,7 @@ _writer_turns: dict[str, WriterTurns] = {}
 
 
 def writer_turns_for(path: str) -> WriterTurns:
-    with _checkpointers_lock:
-        turns = _writer_turns.get(path)
-        if turns is None:
-            turns = _writer_turns[path] = WriterTurns(path)
-        return turns
+    return _one_per_path(_writer_turns, WriterTurns, path)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

@@ -307,12 +307,11 @@ def _insert(parts: _ScoredParts) -> list[int]:
     """
     table = ScoredPoint._meta.db_table
     count = len(parts.times)
-    if connection.vendor == "postgresql":
-        if count == 1:
-            return _insert_one_postgresql(table, parts)
-        _hold(parts.detector, parts.version)
-        return _insert_postgresql(table, parts, count)
+    if connection.vendor == "postgresql" and count == 1:
+        return _insert_one_postgresql(table, parts)  # holds the rows in the same statement
     _hold(parts.detector, parts.version)
+    if connection.vendor == "postgresql":
+        return _insert_postgresql(table, parts, count)
     if connection.vendor == "sqlite":
         return _insert_sqlite(table, parts.rows(), count)
     objects = ScoredPoint.objects.bulk_create(
