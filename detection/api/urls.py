@@ -2,7 +2,12 @@ from django.urls import path
 
 from detection.api import datasets, detectors, jobs, projects, scoring
 
+# The per-point endpoints come first: Django tries the patterns in order, and each one passed
+# costs a regular-expression match (in 13th place, ~10% of what a one-point request's own work
+# costs).
 urlpatterns = [
+    path("detectors/<int:detector_id>/score/", scoring.ScoreView.as_view(), name="api-score"),
+    path("detectors/<int:detector_id>/stream/", scoring.StreamView.as_view(), name="api-stream"),
     path("projects/", projects.ProjectListView.as_view(), name="api-project-list"),
     path(
         "projects/<int:project_id>/",
@@ -55,8 +60,6 @@ urlpatterns = [
         detectors.ModelVersionActivateView.as_view(),
         name="api-version-activate",
     ),
-    path("detectors/<int:detector_id>/score/", scoring.ScoreView.as_view(), name="api-score"),
-    path("detectors/<int:detector_id>/stream/", scoring.StreamView.as_view(), name="api-stream"),
     path("detectors/<int:detector_id>/points/", scoring.PointListView.as_view(), name="api-points"),
     path("points/<int:point_id>/label/", scoring.PointLabelView.as_view(), name="api-point-label"),
     path("detectors/<int:detector_id>/jobs/", jobs.JobListView.as_view(), name="api-job-list"),

@@ -36,6 +36,7 @@ benchmark datasets.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 
 import numpy as np
@@ -104,6 +105,7 @@ def rate_for(sensitivity: str | float) -> float:
     return rate
 
 
+@functools.lru_cache(maxsize=256)  # asked for every scored request, with a handful of values
 def threshold_for(sensitivity: str | float) -> float:
     """Calibrated score at which a point is an anomaly (1% -> 50, 0.1% -> 75, 5% -> 32.5)."""
     return float(score_from_p(rate_for(sensitivity)))

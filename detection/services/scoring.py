@@ -125,7 +125,8 @@ def point_score(*, detector: Detector, row: np.ndarray) -> dict:
     result = pipeline_for(version).score_one(row)
     score = result["score"]
     return {
-        "score": float(np.round(score, 3)),  # rounded as the batch's array is
+        # np.round(score, 3) as the batch's array is: rint(score * 1000) / 1000, in plain Python
+        "score": round(score * 1000.0) / 1000.0,
         "band": result["band"],
         "is_anomaly": score >= engine.threshold_for(detector.false_alarm_rate),
         "explanation": result["explanation"],
