@@ -97,29 +97,47 @@ def _project_path(model) -> str:
 _VERSION_FIELDS = ("number", "status", "artifact")
 
 
-def _detector_sql() -> str:
-    q = connection.ops.quote_name
+def detector_columns_sql(q) -> str:
+    """The detector's columns (`d`), the user's role (`m`) and the version's fields (`v`), in
+    the order DETECTOR_EXTRA names the last ones; `q` quotes a name."""
     columns = ", ".join(f"d.{q(f.column)}" for f in Detector._meta.concrete_fields)
     version = ", ".join(f"v.{q(name)}" for name in _VERSION_FIELDS)
+    return f"{columns}, m.{q('role')}, {version}"
+
+
+def detector_joins_sql(q, user: str) -> str:
+    """Joins `d` to the membership of `user` (an SQL expression) and to the active version."""
     return (
-        f"SELECT {columns}, m.{q('role')}, {version} "
-        f"FROM {q(Detector._meta.db_table)} d "
         f"LEFT JOIN {q(Membership._meta.db_table)} m "
-        f"ON m.{q('project_id')} = d.{q('project_id')} AND m.{q('user_id')} = %s "
-        f"LEFT JOIN {q(ModelVersion._meta.db_table)} v ON v.{q('id')} = d.{q('active_version_id')} "
-        f"WHERE d.{q('id')} = %s"
+        f"ON m.{q('project_id')} = d.{q('project_id')} AND m.{q('user_id')} = {user} "
+        f"LEFT JOIN {q(ModelVersion._meta.db_table)} v ON v.{q('id')} = d.{q('active_version_id')}"
     )
 
 
-_detector_lookup = RowLookup(
-    Detector, _detector_sql, extra=["access_role", *(f"version_{n}" for n in _VERSION_FIELDS)]
-)
+DETECTOR_EXTRA = ("access_role", *(f"version_{name}" for name in _VERSION_FIELDS))
+
+
+def _detector_sql() -> str:
+    q = connection.ops.quote_name
+    return (
+        f"SELECT {detector_columns_sql(q)} FROM {q(Detector._meta.db_table)} d "
+        f"{detector_joins_sql(q, '%s')} WHERE d.{q('id')} = %s"
+    )
+
+
+_detector_lookup = RowLookup([Detector], _detector_sql, extra=DETECTOR_EXTRA)
 
 
 def detector_for(user, detector_id: int, need: Need = Need.READ) -> Detector:
     """The detector, as `object_for` gives it, with `active_version` loaded (number, status and
     artifact; any other field of the version loads on first use, as a deferred field)."""
-    detector = _detector_lookup.one([user.pk, detector_id])
+    row = _detector_lookup.one([user.pk, detector_id])
+    return checked_detector(None if row is None else row[0], need)
+
+
+def checked_detector(detector: Detector | None, need: Need) -> Detector:
+    """A detector from a statement of `detector_columns_sql` (None where there was no such
+    detector), once the user's role allows `need`, with its active version attached."""
     if detector is None:
         raise Http404("Not found.")
     _check_role(detector.access_role, need)

@@ -13,42 +13,58 @@ from django.db.models import Model
 
 
 class RowLookup:
-    """`build_sql()` selects every concrete column of `model` in field order, then the
-    `extra` columns, which become attributes of the same names; `one(params)` returns the
-    first row's instance, or None."""
+    """`build_sql()` selects every concrete column of each of `models` in field order, one model
+    after the other, then the `extra` columns, which become attributes of the last model's
+    instance. `one(params)` returns the first row as a tuple with an instance per model (None
+    for a model whose primary key is NULL, as from an outer join), or None without a row."""
 
     def __init__(
-        self, model: type[Model], build_sql: Callable[[], str], extra: Sequence[str] = ()
+        self,
+        models: Sequence[type[Model]],
+        build_sql: Callable[[], str],
+        extra: Sequence[str] = (),
     ) -> None:
-        self.model, self.build_sql, self.extra = model, build_sql, tuple(extra)
+        self.models, self.build_sql, self.extra = tuple(models), build_sql, tuple(extra)
         self._prepared: tuple | None = None
 
     def _prepare(self) -> tuple:
-        fields = self.model._meta.concrete_fields
-        converters = []
-        for index, field in enumerate(fields):
-            column = field.get_col(self.model._meta.db_table)
-            functions = connection.ops.get_db_converters(column) + field.get_db_converters(
-                connection
-            )
-            if functions:
-                converters.append((index, column, functions))
-        return self.build_sql(), [field.attname for field in fields], converters
+        parts, start = [], 0
+        for model in self.models:
+            fields = model._meta.concrete_fields
+            converters = []
+            for index, field in enumerate(fields):
+                column = field.get_col(model._meta.db_table)
+                functions = connection.ops.get_db_converters(column) + field.get_db_converters(
+                    connection
+                )
+                if functions:
+                    converters.append((index, column, functions))
+            pk_index = next(i for i, field in enumerate(fields) if field.primary_key)
+            names = [field.attname for field in fields]
+            parts.append((model, start, start + len(fields), pk_index, names, converters))
+            start += len(fields)
+        return self.build_sql(), parts, start
 
-    def one(self, params: Sequence) -> Model | None:
+    def one(self, params: Sequence) -> tuple[Model | None, ...] | None:
         if self._prepared is None:
             self._prepared = self._prepare()
-        sql, names, converters = self._prepared
+        sql, parts, extra_start = self._prepared
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is None:
             return None
-        values = list(row[: len(names)])
-        for index, column, functions in converters:
-            for convert in functions:
-                values[index] = convert(values[index], column, connection)
-        instance = self.model.from_db(connection.alias, names, values)
-        for name, value in zip(self.extra, row[len(names) :], strict=True):
-            setattr(instance, name, value)
-        return instance
+        instances = []
+        for model, start, stop, pk_index, names, converters in parts:
+            values = list(row[start:stop])
+            if values[pk_index] is None:
+                instances.append(None)
+                continue
+            for index, column, functions in converters:
+                for convert in functions:
+                    values[index] = convert(values[index], column, connection)
+            instances.append(model.from_db(connection.alias, names, values))
+        if instances[-1] is not None:
+            for name, value in zip(self.extra, row[extra_start:], strict=True):
+                setattr(instances[-1], name, value)
+        return tuple(instances)

@@ -5,6 +5,11 @@ Every API request from a script starts here. DRF's TokenAuthentication looks the
 about 1.4 ms, a fifth of a one-point scoring request (bench/api.py); the statement below is built
 once from the models' metadata and costs about 0.15 ms. It runs on every request (nothing is
 cached), so a revoked token or a deactivated user is refused at once, as with DRF's class.
+
+A view that names a `detector_kwarg` (the scoring endpoints, called once per point) gets its
+detector, the user's role and the active version from the same statement, as `detector_row`:
+without it, a one-point request made a second round trip to the database, which on PostgreSQL
+cost more than the scoring itself.
 """
 
 import functools
@@ -15,36 +20,72 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from detection.access import DETECTOR_EXTRA, detector_columns_sql, detector_joins_sql
+from detection.models import Detector
 from detection.rawsql import RowLookup
 
 
-def _user_by_token_sql() -> str:
+def _users_with_token_sql(q) -> str:
+    """The user's columns (`u`), joined to the token (`t`)."""
     user_model = get_user_model()
-    q = connection.ops.quote_name
     columns = ", ".join(f"u.{q(field.column)}" for field in user_model._meta.concrete_fields)
     return (
         f"SELECT {columns} FROM {q(user_model._meta.db_table)} u "
-        f"JOIN {q(Token._meta.db_table)} t ON t.{q('user_id')} = u.{q(user_model._meta.pk.column)} "
-        f"WHERE t.{q('key')} = %s"
+        f"JOIN {q(Token._meta.db_table)} t ON t.{q('user_id')} = u.{q(user_model._meta.pk.column)}"
     )
 
 
+def _user_by_token_sql() -> str:
+    q = connection.ops.quote_name
+    return f"{_users_with_token_sql(q)} WHERE t.{q('key')} = %s"
+
+
+def _user_and_detector_by_token_sql() -> str:
+    q = connection.ops.quote_name
+    user_id = f"u.{q(get_user_model()._meta.pk.column)}"
+    select_user, from_users = _users_with_token_sql(q).split(" FROM ", 1)
+    return (
+        f"{select_user}, {detector_columns_sql(q)} FROM {from_users} "
+        f"LEFT JOIN {q(Detector._meta.db_table)} d ON d.{q('id')} = %s "
+        f"{detector_joins_sql(q, user_id)} WHERE t.{q('key')} = %s"
+    )
+
+
+# Made on first use: DRF may import this module while the apps are still loading.
 @functools.cache
 def _user_by_token() -> RowLookup:
-    # Made on first use: DRF may import this module while the apps are still loading.
-    return RowLookup(get_user_model(), _user_by_token_sql)
+    return RowLookup([get_user_model()], _user_by_token_sql)
+
+
+@functools.cache
+def _user_and_detector_by_token() -> RowLookup:
+    return RowLookup([get_user_model(), Detector], _user_and_detector_by_token_sql, DETECTOR_EXTRA)
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
     """`Authorization: Token <key>`, with DRF's answers: 401 "Invalid token." or "User inactive
     or deleted.", and `request.auth` the token."""
 
+    _view = None
+
+    def authenticate(self, request):
+        # DRF makes an instance per request, so the view can be kept here for the lookup.
+        self._view = (getattr(request, "parser_context", None) or {}).get("view")
+        return super().authenticate(request)
+
     def authenticate_credentials(self, key):
-        user = _user_by_token().one([key])
-        if user is None:
+        kwarg = getattr(self._view, "detector_kwarg", None)
+        if kwarg is None:
+            row = _user_by_token().one([key])
+        else:
+            row = _user_and_detector_by_token().one([self._view.kwargs[kwarg], key])
+        if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
+        user = row[0]
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        if kwarg is not None:
+            self._view.detector_row = row[1]  # None: no such detector (the view answers 404)
         token = Token.from_db(user._state.db, ["key", "user_id"], [key, user.pk])
         token.user = user
         return user, token

@@ -16,8 +16,8 @@ def _sql() -> str:
 
 
 def test_it_converts_every_column_as_the_orm_does(trained_detector):
-    lookup = RowLookup(Detector, _sql, extra=["answer"])
-    got = lookup.one([trained_detector.pk])
+    lookup = RowLookup([Detector], _sql, extra=["answer"])
+    (got,) = lookup.one([trained_detector.pk])
     want = Detector.objects.get(pk=trained_detector.pk)
     for field in Detector._meta.concrete_fields:
         value = getattr(got, field.attname)

@@ -8,6 +8,7 @@ import numpy as np
 import orjson
 import pytest
 from django.http import Http404
+from django.test import Client
 from django.urls import reverse
 
 from detection import services
@@ -205,7 +206,7 @@ def test_it_answers_one_point_as_it_answers_it_in_a_batch(trained_detector, alic
     assert {r["is_anomaly"] for r in alone} == {True, False}
 
 
-def test_it_checks_token_and_access_in_two_queries(
+def test_it_checks_token_and_access_in_one_query(
     trained_detector, alice, client, django_assert_num_queries
 ):
     key = services.api_token_create(user=alice).key
@@ -213,9 +214,54 @@ def test_it_checks_token_and_access_in_two_queries(
     headers = {"Authorization": f"Token {key}"}
     body = {"point": NORMAL}
     client.post(url, body, content_type="application/json", headers=headers)  # loads the model
-    with django_assert_num_queries(2):  # the token with its user; the detector with the role
+    with django_assert_num_queries(1):  # the token with its user, the detector and the role
         response = client.post(url, body, content_type="application/json", headers=headers)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("who", "persist", "missing", "status"),
+    [
+        ("alice", False, False, 200),
+        ("alice", True, False, 200),
+        ("bob", False, False, 200),
+        ("bob", True, False, 403),  # a viewer cannot store points
+        ("charlie", False, False, 404),  # a stranger is not told the detector exists
+        ("alice", False, True, 404),
+        ("alice", True, True, 404),
+    ],
+)
+def test_a_token_gets_the_answers_a_session_gets(
+    trained_detector, request, who, persist, missing, status
+):
+    user = request.getfixturevalue(who)
+    key = services.api_token_create(user=user).key
+    url = reverse("api-score", args=[trained_detector.pk + (1000 if missing else 0)])
+    body = {"point": NORMAL, "persist": persist}
+    by_token = Client().post(
+        url, body, content_type="application/json", headers={"Authorization": f"Token {key}"}
+    )
+    session = Client()
+    session.force_login(user)
+    by_session = session.post(url, body, content_type="application/json")
+    assert (by_token.status_code, by_session.status_code) == (status, status)
+    token_body, session_body = by_token.json(), by_session.json()
+    if persist and status == 200:
+        assert token_body.pop("id") != session_body.pop("id")
+    assert token_body == session_body
+
+
+def test_the_stream_and_the_points_take_a_token(trained_detector, alice):
+    key = services.api_token_create(user=alice).key
+    client = Client(headers={"Authorization": f"Token {key}"})
+    streamed = client.post(
+        reverse("api-stream", args=[trained_detector.pk]),
+        {"points": [{"time": "2026-12-01T10:00:00Z", "values": NORMAL}]},
+        content_type="application/json",
+    )
+    assert streamed.status_code == 201, streamed.json()
+    listed = client.get(reverse("api-points", args=[trained_detector.pk]))
+    assert [p["id"] for p in listed.json()["results"]] == [streamed.json()["results"][0]["id"]]
 
 
 def test_it_loads_the_rest_of_the_model_version_when_asked(trained_detector, alice):
