@@ -3,15 +3,19 @@
 For each database (SQLite in a temporary VAR_DIR; PostgreSQL in a new database bench_api_<random>
 on 127.0.0.1:5432, dropped at the end) the bench migrates, creates a user with an API token, a
 project, a dataset and a detector with the default algorithm, trains it (in a child process with
-the server's environment), then starts uvicorn with 2 workers, DEBUG off and a real SECRET_KEY,
-with ROOT_URLCONF=bench.bare_urls: the product's URLs plus `POST /bench/bare/`, a DRF APIView
-answering {"ok": true} (bench/bare_urls.py). It measures:
+the server's environment), then starts 2 uvicorn server processes, DEBUG off and a real
+SECRET_KEY, with ROOT_URLCONF=bench.bare_urls: the product's URLs plus `POST /bench/bare/`, a DRF
+APIView answering {"ok": true} (bench/bare_urls.py). It measures:
 
   - latency: p50/p99 of sequential keep-alive requests from one client (http.client), for the
     bare endpoint, one point scored, and one point scored and stored;
   - throughput: wrk (POST bodies and headers from a Lua script) on the same three; rounds
     alternate them so noise hits all alike, and each ratio to the bare endpoint is taken within
-    a round, then the median over rounds;
+    a round, then the median over rounds. Each server process gets its own wrk with an equal
+    share of the threads and connections, run at the same time, and req/s is their sum: with
+    one server of 2 workers, the kernel handed the 8 connections to whichever worker accepted
+    first, 4/4 in some runs and 5/3 or worse in others, and a run's req/s went with the split
+    (bare: 2,600-3,100 at 4/4, 1,800-2,400 at 5/3), whatever the code;
   - batch: 10,000 points in one request, stored ("persist": true) and not, repeated; the median
     points/s is over the wall time of the request, JSON in and out included.
 
@@ -146,9 +150,9 @@ def free_port() -> int:
 
 
 class Server:
-    """uvicorn with 2 workers on 127.0.0.1, stopped by its own process id."""
+    """uvicorn on 127.0.0.1 (one worker process by default), stopped by its own process id."""
 
-    def __init__(self, env: dict, workdir: Path, workers: int) -> None:
+    def __init__(self, env: dict, workdir: Path, workers: int = 1) -> None:
         self.port = free_port()
         self.log = open(workdir / f"uvicorn-{self.port}.log", "w+b")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -249,7 +253,7 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def run_wrk(
-    port: int,
+    ports: list[int],
     path: str,
     script: Path,
     threads: int,
@@ -257,22 +261,49 @@ def run_wrk(
     seconds: float,
     strict: bool = True,
 ):
-    command = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout",
-        "30s",
-        "--latency",
-        "-s",
-        str(script),
-        f"http://127.0.0.1:{port}{path}",
+    """wrk on every port at once, each with its share of threads and connections; req/s and
+    requests are the sums, p50/p99 the largest of the runs'."""
+
+    def share(total: int, i: int) -> int:
+        return max(1, total // len(ports) + (i < total % len(ports)))
+
+    runs = []
+    for i, port in enumerate(ports):
+        command = [
+            "wrk",
+            f"-t{share(threads, i)}",
+            f"-c{share(connections, i)}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "30s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}{path}",
+        ]
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        runs.append((command, process))
+    results = [
+        _wrk_result(command, *process.communicate(), process.returncode, path, strict)
+        for command, process in runs
     ]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
-    out = done.stdout
+    latency = {
+        key: max(r[key] for r in results)
+        for key in ("p50_ms", "p99_ms")
+        if all(key in r for r in results)
+    }
+    return {
+        "rps": round(sum(r["rps"] for r in results), 2),
+        "requests": sum(r["requests"] for r in results),
+        **latency,
+    }
+
+
+def _wrk_result(command: list[str], out: str, err: str, code: int, path: str, strict: bool) -> dict:
+    if code != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{out}{err}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -345,7 +376,7 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
     for name in ("DATABASE_URL", "REDIS_URL", "DATABASE_POOL", "DATABASE_CONN_MAX_AGE"):
         env.pop(name, None)
     pg_name = None
-    server = None
+    servers: list[Server] = []
     load_start = round(os.getloadavg()[0], 2)
     try:
         if kind == "postgresql":
@@ -372,14 +403,16 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
         }
         paths = {"bare": BARE_PATH, "score": score_path, "persist": score_path}
 
-        server = Server(env, workdir, args.workers)
-        server.wait_ready(headers)
-        print(f"[{kind}] server on port {server.port}, detector {made['detector']}", flush=True)
+        servers = [Server(env, workdir) for _ in range(args.workers)]
+        for one_server in servers:
+            one_server.wait_ready(headers)
+        server, ports = servers[0], [one_server.port for one_server in servers]
+        print(f"[{kind}] servers on ports {ports}, detector {made['detector']}", flush=True)
 
         scripts = {k: wrk_script(workdir, f"{kind}-{k}", bodies[k], headers) for k in KINDS}
-        for k in KINDS:  # both workers import, connect and load the model before any timing
+        for k in KINDS:  # every server imports, connects and loads the model before any timing
             run_wrk(
-                server.port,
+                ports,
                 paths[k],
                 scripts[k],
                 args.threads,
@@ -402,7 +435,7 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
         for r in range(args.rounds if "throughput" in args.parts else 0):
             row = {
                 k: run_wrk(
-                    server.port, paths[k], scripts[k], args.threads, args.connections, args.duration
+                    ports, paths[k], scripts[k], args.threads, args.connections, args.duration
                 )
                 for k in KINDS
             }
@@ -452,8 +485,8 @@ def bench_database(kind: str, args, workdir: Path) -> dict:
             "pg_pool": bool(args.pg_pool) if kind == "postgresql" else None,
         }
     finally:
-        if server is not None:
-            server.stop()
+        for one_server in servers:
+            one_server.stop()
         if pg_name:
             drop_pg_database(pg_name)
 
@@ -494,7 +527,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="wrk rounds over the 3 endpoints")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn server processes")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of wrk per endpoint")
     parser.add_argument("--latency-requests", type=int, default=2000)
     parser.add_argument("--batch-points", type=int, default=10_000)
@@ -537,10 +570,11 @@ def main() -> None:
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": " ".join([".venv/bin/python", "bench/api.py", *sys.argv[1:]]),
         "method": {
-            "server": f"uvicorn, {args.workers} workers, 127.0.0.1",
+            "server": f"uvicorn, {args.workers} server processes, 127.0.0.1",
             "latency": f"{args.latency_requests} sequential keep-alive POSTs, one client",
             "throughput": (
-                f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, "
+                f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s in all, one "
+                "wrk per server process with an equal share, "
                 f"{args.rounds} rounds alternating bare/score/persist; ratios per round, median"
             ),
             "batch": f"{args.batch_points} points per POST, median of {args.batch_repeats}",
