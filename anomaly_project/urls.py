@@ -10,13 +10,14 @@ swagger_ui = csp_override({**settings.SECURE_CSP, "style-src": ["'self'", "'unsa
     SpectacularSwaggerSplitView.as_view(url_name="api-schema")
 )
 
+# The API first: Django tries the patterns in order, and scripts call it once per point.
 urlpatterns = [
+    path("api/v1/", include("detection.api.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", swagger_ui, name="api-docs"),
-    path("api/v1/", include("detection.api.urls")),
     path("", include("detection.api.compat_urls")),
     path("", include("detection.urls")),
 ]
