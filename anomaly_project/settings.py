@@ -91,6 +91,13 @@ if DATABASE_URL:
     }
     if env_bool("DATABASE_POOL", False):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+        "DATABASE_PREPARED_STATEMENTS", True
+    ):
+        # The lookups every API request makes (detection/rawsql.py) are prepared on a kept
+        # connection from their second use; the ORM's queries never are (Django binds their
+        # parameters in the client). Off for a pooler in transaction mode (PgBouncer).
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2
 else:
     DATABASES = {
         "default": {

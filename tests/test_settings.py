@@ -25,6 +25,7 @@ print(json.dumps({
     "broker": s.CELERY_BROKER_URL,
     "mailer": s.MAILERS["default"]["BACKEND"],
     "cors": s.CORS_ALLOWED_ORIGINS,
+    "db_options": s.DATABASES["default"].get("OPTIONS", {}),
 }))
 """
 
@@ -74,6 +75,16 @@ def test_it_moves_to_postgres_and_redis_by_environment():
     assert summary["broker"] == "redis://127.0.0.1:6379/1"
     assert summary["mailer"] == "django.core.mail.backends.smtp.EmailBackend"
     assert summary["cors"] == ["https://a.example", "https://b.example"]
+    assert summary["db_options"] == {"prepare_threshold": 2}  # the per-request lookups
+
+
+def test_it_leaves_prepared_statements_off_for_a_pooler_in_transaction_mode():
+    summary = _summary(
+        DATABASE_URL="postgres://postgres@127.0.0.1:6432/anomaly",
+        DATABASE_POOL="true",
+        DATABASE_PREPARED_STATEMENTS="false",
+    )
+    assert summary["db_options"] == {"pool": True}
 
 
 def test_it_names_a_malformed_variable():

@@ -27,3 +27,14 @@ def test_it_converts_every_column_as_the_orm_does(trained_detector):
     assert got.answer == 42
     assert got._state.adding is False and got._state.db == "default"
     assert lookup.one([trained_detector.pk + 1000]) is None
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+def test_postgresql_prepares_the_statement_on_a_kept_connection(trained_detector):
+    lookup = RowLookup([Detector], _sql, extra=["answer"])
+    answers = [lookup.one([trained_detector.pk])[0].name for _ in range(3)]
+    assert answers == [trained_detector.name] * 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert _sql().replace("%s", "$1") in prepared  # from its second use (settings.py)
