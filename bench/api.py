@@ -150,9 +150,9 @@ def free_port() -> int:
 
 
 class Server:
-    """uvicorn on 127.0.0.1 (one worker process by default), stopped by its own process id."""
+    """uvicorn on 127.0.0.1, one process, stopped by its own process id."""
 
-    def __init__(self, env: dict, workdir: Path, workers: int = 1) -> None:
+    def __init__(self, env: dict, workdir: Path) -> None:
         self.port = free_port()
         self.log = open(workdir / f"uvicorn-{self.port}.log", "w+b")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -165,8 +165,6 @@ class Server:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--workers",
-                str(workers),
                 "--no-access-log",
                 "--lifespan",
                 "off",

@@ -25,27 +25,29 @@ from detection.models import Detector
 from detection.rawsql import RowLookup
 
 
+def _user_columns_sql(q) -> str:
+    return ", ".join(f"u.{q(field.column)}" for field in get_user_model()._meta.concrete_fields)
+
+
 def _users_with_token_sql(q) -> str:
-    """The user's columns (`u`), joined to the token (`t`)."""
+    """The users (`u`) joined to their tokens (`t`)."""
     user_model = get_user_model()
-    columns = ", ".join(f"u.{q(field.column)}" for field in user_model._meta.concrete_fields)
     return (
-        f"SELECT {columns} FROM {q(user_model._meta.db_table)} u "
+        f"{q(user_model._meta.db_table)} u "
         f"JOIN {q(Token._meta.db_table)} t ON t.{q('user_id')} = u.{q(user_model._meta.pk.column)}"
     )
 
 
 def _user_by_token_sql() -> str:
     q = connection.ops.quote_name
-    return f"{_users_with_token_sql(q)} WHERE t.{q('key')} = %s"
+    return f"SELECT {_user_columns_sql(q)} FROM {_users_with_token_sql(q)} WHERE t.{q('key')} = %s"
 
 
 def _user_and_detector_by_token_sql() -> str:
     q = connection.ops.quote_name
     user_id = f"u.{q(get_user_model()._meta.pk.column)}"
-    select_user, from_users = _users_with_token_sql(q).split(" FROM ", 1)
     return (
-        f"{select_user}, {detector_columns_sql(q)} FROM {from_users} "
+        f"SELECT {_user_columns_sql(q)}, {detector_columns_sql(q)} FROM {_users_with_token_sql(q)} "
         f"LEFT JOIN {q(Detector._meta.db_table)} d ON d.{q('id')} = %s "
         f"{detector_joins_sql(q, user_id)} WHERE t.{q('key')} = %s"
     )
