@@ -49,7 +49,7 @@ class RowLookup:
         if self._prepared is None:
             self._prepared = self._prepare()
         sql, parts, extra_start = self._prepared
-        with _cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is None:
@@ -70,11 +70,13 @@ class RowLookup:
         return tuple(instances)
 
 
-def _cursor():
+def prepared_cursor():
     """Django's cursor; on PostgreSQL with prepared statements on (`prepare_threshold` in the
-    database's OPTIONS: settings.py), one that binds on the server, so psycopg prepares these
-    statements on each kept connection. Parsing and planning the token-and-detector statement
-    took about 0.3 ms of a scoring request, more than running it (bench/api.py)."""
+    database's OPTIONS: settings.py), one that binds on the server, so psycopg prepares the
+    statements it runs often on each kept connection. Parsing and planning the
+    token-and-detector statement took about 0.3 ms of a scoring request, more than running it
+    (bench/api.py). For fixed statements with typed parameters only: a str parameter is sent
+    untyped and the server infers its type from where it is used."""
     if connection.vendor != "postgresql" or (
         connection.settings_dict["OPTIONS"].get("prepare_threshold") is None
     ):

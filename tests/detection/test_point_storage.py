@@ -5,12 +5,15 @@ Points are written in bulk with no foreign-key constraint (one check per row cos
 locks them first. These stories check that deletions still reach every point.
 """
 
+import contextlib
 import os
+import tempfile
 import threading
 
 import numpy as np
 import pytest
 from django.db import connection
+from psycopg import pq
 
 from detection import services
 from detection.models import Detector, ModelVersion, ScoredPoint
@@ -118,3 +121,83 @@ def test_it_waits_for_a_batch_being_stored_and_then_deletes_its_points(
     else:
         assert stored.count() == n
         assert set(stored.values_list("model_version_id", flat=True)) == {None}
+
+
+@contextlib.contextmanager
+def protocol_messages():
+    """The messages this thread's PostgreSQL connection sends ("F") and receives ("B"), from
+    libpq's own trace of the wire protocol."""
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    messages: list[str] = []
+    with tempfile.TemporaryFile() as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            yield messages
+        finally:
+            pgconn.untrace()
+            trace.seek(0)
+            messages.extend(trace.read().decode().splitlines())
+
+
+def round_trips(messages: list[str]) -> int:
+    """Each simple Query or extended-protocol Sync is answered by ReadyForQuery."""
+    return sum(1 for m in messages if m.startswith("B") and "ReadyForQuery" in m)
+
+
+@pytest.mark.skipif(not SCALE, reason="transactions over the wire: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_one_point_is_stored_by_one_statement_that_commits_itself(trained_detector):
+    detector = Detector.objects.get(pk=trained_detector.pk)
+    stored, trips = [], []
+    for seed in range(5):
+        with protocol_messages() as messages:
+            scored, ids = services.points_ingest(
+                detector=detector,
+                matrix=normal_points(1, seed=seed),
+                times=None,
+                source=ScoredPoint.Source.STREAM,
+            )
+        assert not [m for m in messages if '"BEGIN"' in m or '"COMMIT"' in m], messages
+        trips.append(round_trips(messages))
+        stored.append((scored, ids[0]))
+    # Once prepared (psycopg prepares a statement at its third use, settings.py), the insert
+    # is one round trip: no parse and plan, no BEGIN, no COMMIT.
+    assert trips[-2:] == [1, 1], trips
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        assert any("INSERT INTO" in row[0] for row in cursor.fetchall())
+    for (scored, point_id), seed in zip(stored, range(5), strict=True):
+        point = ScoredPoint.objects.get(pk=point_id)
+        values = normal_points(1, seed=seed)[0]
+        assert list(point.values.values()) == pytest.approx(values.tolist())
+        assert point.score == pytest.approx(float(scored.batch.score[0]))
+        assert point.explanation == scored.batch.explanations()[0]
+        assert (point.band, point.source, point.label) == (
+            scored.batch.band[0],
+            ScoredPoint.Source.STREAM,
+            "",
+        )
+
+
+@pytest.mark.skipif(not SCALE, reason="transactions over the wire: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_one_point_takes_a_transaction_when_a_receiver_writes_with_it(trained_detector):
+    detector = Detector.objects.get(pk=trained_detector.pk)
+    seen = []
+
+    def receiver(sender, ids, **kwargs):
+        seen.append((connection.in_atomic_block, ScoredPoint.objects.filter(pk__in=ids).count()))
+        raise RuntimeError("the receiver failed")
+
+    points_stored.connect(receiver, dispatch_uid="failing-receiver")
+    try:
+        with protocol_messages() as messages, pytest.raises(RuntimeError, match="receiver"):
+            ingest(detector, n=1)
+    finally:
+        points_stored.disconnect(dispatch_uid="failing-receiver")
+    assert seen == [(True, 1)]  # inside the transaction, which saw its own point
+    assert [m for m in messages if m.startswith("F") and '"BEGIN"' in m]
+    assert [m for m in messages if m.startswith("F") and '"ROLLBACK"' in m]
+    assert ScoredPoint.objects.count() == 0  # rolled back with the receiver's failure
