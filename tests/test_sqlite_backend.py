@@ -216,3 +216,25 @@ def test_a_rollback_or_a_closed_connection_gives_the_turn_back(database):
     begin(first)
     end(first)
     first.close()
+
+
+def test_a_write_in_autocommit_takes_its_turn_too(database):
+    """One statement that commits by itself (a single stored point) waits for the turn like a
+    transaction, gives it back after, and waits no longer than the connection's timeout."""
+    path, _ = database
+    holder, writer = connect(path, timeout=1), connect(path, timeout=0.2)
+    begin(holder)
+    started = time.monotonic()
+    with pytest.raises(OperationalError, match="database is locked"), writer.writer_turn():
+        pytest.fail("the turn was given while another writer held it")
+    assert 0.2 <= time.monotonic() - started < 2
+    end(holder)
+    with writer.writer_turn(), writer.cursor() as cursor:
+        cursor.execute("INSERT INTO t (body) VALUES ('one statement')")
+    begin(holder)  # would fail after 1 s had the write kept the turn
+    end(holder)
+    with writer.cursor() as cursor:
+        cursor.execute("SELECT body FROM t")
+        assert cursor.fetchall() == [("one statement",)]
+    writer.close()
+    holder.close()

@@ -203,3 +203,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._give_back_turn()
         if not self.is_in_memory_db():
             checkpointer_for(str(self.settings_dict["NAME"])).nudge()
+
+    @contextlib.contextmanager
+    def writer_turn(self):
+        """The writer turn around one statement that writes in autocommit mode (it is its own
+        transaction), so that it meets other writers here and not in SQLite's busy handler.
+        Inside a transaction the turn is already held, from BEGIN."""
+        if self.is_in_memory_db() or not self.get_autocommit():
+            yield
+            return
+        self.ensure_connection()
+        turns = writer_turns_for(str(self.settings_dict["NAME"]))
+        with self.wrap_database_errors:
+            turns.take(self.settings_dict["OPTIONS"].get("timeout", 5.0))
+        try:
+            yield
+        finally:
+            turns.give_back()
+        checkpointer_for(str(self.settings_dict["NAME"])).nudge()

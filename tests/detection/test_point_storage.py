@@ -13,6 +13,7 @@ import threading
 import numpy as np
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from psycopg import pq
 
 from detection import services
@@ -201,3 +202,19 @@ def test_one_point_takes_a_transaction_when_a_receiver_writes_with_it(trained_de
     assert [m for m in messages if m.startswith("F") and '"BEGIN"' in m]
     assert [m for m in messages if m.startswith("F") and '"ROLLBACK"' in m]
     assert ScoredPoint.objects.count() == 0  # rolled back with the receiver's failure
+
+
+@pytest.mark.skipif(SCALE, reason="the embedded tier's SQLite")
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_one_point_is_one_statement_too(trained_detector):
+    detector = Detector.objects.select_related("active_version").get(pk=trained_detector.pk)
+    with CaptureQueriesContext(connection) as queries:
+        scored, ids = ingest(detector, n=1)
+    assert [q["sql"].split(" ", 2)[:2] for q in queries] == [["WITH", "held"]]
+    point = ScoredPoint.objects.get(pk=ids[0])
+    assert list(point.values.values()) == pytest.approx(normal_points(1)[0].tolist())
+    assert point.explanation == scored.batch.explanations()[0]
+    Detector.objects.filter(pk=detector.pk).delete()
+    with pytest.raises(ScoringConflict, match="was deleted while the points were being scored"):
+        ingest(detector, n=1)
+    assert ScoredPoint.objects.count() == 0
