@@ -70,7 +70,7 @@ def points_matrix(points, features: list[str], *, allow_missing: bool) -> np.nda
         matrix = np.array(rows, dtype=np.float64)
     except OverflowError:
         raise _invalid("a value is too large for a 64-bit float") from None
-    if not np.isfinite(matrix[~np.isnan(matrix)]).all():
+    if not np.isfinite(matrix).all() and np.isinf(matrix).any():  # NaN is a missing value
         i, j = np.argwhere(np.isinf(matrix))[0]
         raise _invalid(f"point {i}, feature `{features[j]}`: the value is infinite")
     return matrix
