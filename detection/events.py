@@ -6,6 +6,7 @@ reaches only consumers in this same process; a worker's events reach pages throu
 """
 
 import logging
+from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -22,15 +23,18 @@ def project_group(project_id: int) -> str:
     return f"project-{project_id}"
 
 
-def send_detector_event(detector, kind: str, payload: dict) -> None:
-    """Send {"kind", "detector", ...payload} to the detector's and the project's groups."""
+def send_detector_event(detector, kind: str, payload: dict | Callable[[], dict]) -> None:
+    """Send {"kind", "detector", ...payload} to the detector's and the project's groups. A
+    callable payload is made only when the event is sent."""
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "feed.event", "payload": {"kind": kind, "detector": detector.pk, **payload}}
     groups = (detector_group(detector.pk), project_group(detector.project_id))
     if _nobody_listens(layer, groups):
         return
+    if callable(payload):
+        payload = payload()
+    message = {"type": "feed.event", "payload": {"kind": kind, "detector": detector.pk, **payload}}
     try:
         async_to_sync(_group_send_all)(layer, groups, message)
     except Exception:  # a live update must never break the write that caused it
@@ -53,5 +57,7 @@ async def _group_send_all(layer, groups: tuple[str, ...], message: dict) -> None
         await layer.group_send(group, message)
 
 
-def send_detector_event_on_commit(detector, kind: str, payload: dict) -> None:
+def send_detector_event_on_commit(
+    detector, kind: str, payload: dict | Callable[[], dict]
+) -> None:
     transaction.on_commit(lambda: send_detector_event(detector, kind, payload))

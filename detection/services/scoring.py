@@ -142,6 +142,18 @@ def scored_results(scored: Scored, ids: list[int] | None = None) -> list[orjson.
     renderer): {"score", "band", "is_anomaly", "explanation", "model_version"} and "id" when
     stored. Written a column at a time: a dict per point would cost more than scoring it."""
     batch = scored.batch
+    if len(batch.score) == 1:  # a lone point: one dict costs less than the columns' machinery
+        score = float(batch.score[0])
+        result = {
+            "score": round(score * 1000.0) / 1000.0,  # np.round(score, 3), as in point_score
+            "band": str(batch.band[0]),
+            "is_anomaly": bool(scored.is_anomaly[0]),
+            "explanation": orjson.Fragment(batch.explanations_json()[0]),
+            "model_version": scored.version.number,
+        }
+        if ids is not None:
+            result["id"] = ids[0]
+        return [orjson.Fragment(orjson.dumps(result))]
     bands = batch.band.tolist()
     band_json = {band: jsontext.string(band) for band in set(bands)}
     keys = ["score", "band", "is_anomaly", "explanation", "model_version"]
@@ -216,7 +228,9 @@ def _announce(parts: "_ScoredParts", ids: list[int]) -> tuple[Scored, list[int]]
     scored = Scored(parts.version, batch, batch.score >= parts.threshold, parts.threshold)
     detector, times = parts.detector, parts.times_given
     points_stored.send(sender=Detector, detector=detector, scored=scored, ids=ids, times=times)
-    send_detector_event_on_commit(detector, "points", _broadcast_payload(scored, ids, times))
+    send_detector_event_on_commit(
+        detector, "points", lambda: _broadcast_payload(scored, ids, times)
+    )
     return scored, ids
 
 
@@ -360,6 +374,9 @@ def _insert(parts: _ScoredParts) -> list[int]:
 def _values_json(detector: Detector, matrix: np.ndarray) -> list[str]:
     """Each row's values as a JSON object keyed by feature (null where missing). Finite floats
     only reach here: points_matrix refuses infinities."""
+    if matrix.shape[0] == 1:  # a lone point: one dict, the same text as the columns give
+        values = [None if v != v else v for v in matrix[0].tolist()]  # NaN is missing
+        return [orjson.dumps(dict(zip(detector.features, values, strict=True))).decode()]
     missing = np.isnan(matrix)
     values = np.where(missing, None, matrix) if missing.any() else matrix
     return jsontext.objects(

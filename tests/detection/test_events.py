@@ -47,3 +47,23 @@ def test_without_listeners_nothing_is_sent(layer, trips):
     async_to_sync(layer.group_add)(events.detector_group(8), other)  # another detector's page
     events.send_detector_event(_Detector(), "points", {"count": 1})
     assert trips == []
+
+
+def test_a_payload_to_make_is_made_only_for_a_listener(layer, trips):
+    made = []
+
+    def payload():
+        made.append(1)
+        return {"count": 2}
+
+    events.send_detector_event(_Detector(), "points", payload)
+    assert made == [] and trips == []
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(events.detector_group(7), channel)
+    events.send_detector_event(_Detector(), "points", payload)
+    assert made == [1]
+    assert async_to_sync(layer.receive)(channel)["payload"] == {
+        "kind": "points",
+        "detector": 7,
+        "count": 2,
+    }

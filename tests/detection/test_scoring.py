@@ -341,12 +341,15 @@ def test_it_asks_for_retraining_when_the_model_file_is_outdated(trained_detector
 
 
 @pytest.mark.django_db
-def test_it_writes_each_answer_as_the_json_of_its_dict(trained_detector):
+@pytest.mark.parametrize("rows", [300, 1], ids=["columns", "a lone point"])
+def test_it_writes_each_answer_as_the_json_of_its_dict(trained_detector, rows):
     rng = np.random.default_rng(8)
     matrix = np.column_stack(
         [rng.normal(20, 1, 300), 1000 + rng.normal(0, 0.5, 300), rng.normal(5, 0.2, 300)]
     )
     matrix[::25] *= 1.5  # some anomalies
+    if rows == 1:
+        matrix = matrix[:1]
     for store in (False, True):
         if store:
             scored, ids = services.points_ingest(
@@ -368,6 +371,20 @@ def test_it_writes_each_answer_as_the_json_of_its_dict(trained_detector):
         ]
         got = services.scored_results(scored, ids)
         assert orjson.dumps(got) == orjson.dumps(expected)
-        assert any(e["is_anomaly"] for e in expected) and not all(
-            e["is_anomaly"] for e in expected
-        )
+        if rows > 1:
+            assert any(e["is_anomaly"] for e in expected) and not all(
+                e["is_anomaly"] for e in expected
+            )
+        if store:
+            stored = ScoredPoint.objects.filter(pk__in=ids).order_by("pk")
+            for point, row in zip(stored, matrix.tolist(), strict=True):  # the values as sent
+                assert list(point.values.values()) == row
+
+
+def test_a_lone_points_stored_values_are_the_text_the_columns_give():
+    detector = type("D", (), {"features": ["temp", "pressure", "flow"]})()
+    rows = np.array([[20.125, np.nan, 1e-7], [1e21, -0.0, 5.0], [3.0, 1000.0000001, np.nan]])
+    by_columns = scoring_service._values_json(detector, rows)
+    alone = [scoring_service._values_json(detector, rows[i : i + 1])[0] for i in range(3)]
+    assert alone == by_columns
+    assert orjson.loads(alone[0]) == {"temp": 20.125, "pressure": None, "flow": 1e-7}
