@@ -3,7 +3,8 @@
 `points_score` answers without storing. `points_ingest` is the one way points are stored: score,
 insert in bulk, announce them (the `points_stored` signal, inside the transaction, so the alerts
 app evaluates its rules in the same transaction), and broadcast to the dashboard after commit.
-One point on PostgreSQL with no receiver connected is one statement that commits by itself.
+A lone point, with no receiver connected and no transaction open, is one statement that commits
+by itself.
 """
 
 import contextlib
