@@ -161,12 +161,18 @@ def writer_turns_for(path: str) -> WriterTurns:
 class DatabaseWrapper(base.DatabaseWrapper):
     _turns: WriterTurns | None = None  # held from BEGIN to COMMIT or ROLLBACK
 
+    def _take_turn(self) -> WriterTurns:
+        turns = writer_turns_for(str(self.settings_dict["NAME"]))
+        with self.wrap_database_errors:
+            turns.take(self.settings_dict["OPTIONS"].get("timeout", 5.0))
+        return turns
+
+    def _nudge_checkpointer(self) -> None:
+        checkpointer_for(str(self.settings_dict["NAME"])).nudge()
+
     def _start_transaction_under_autocommit(self):
         if not self.is_in_memory_db():
-            turns = writer_turns_for(str(self.settings_dict["NAME"]))
-            with self.wrap_database_errors:
-                turns.take(self.settings_dict["OPTIONS"].get("timeout", 5.0))
-            self._turns = turns
+            self._turns = self._take_turn()
         try:
             super()._start_transaction_under_autocommit()
         except BaseException:
@@ -202,7 +208,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         finally:
             self._give_back_turn()
         if not self.is_in_memory_db():
-            checkpointer_for(str(self.settings_dict["NAME"])).nudge()
+            self._nudge_checkpointer()
 
     @contextlib.contextmanager
     def writer_turn(self):
@@ -213,11 +219,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
             yield
             return
         self.ensure_connection()
-        turns = writer_turns_for(str(self.settings_dict["NAME"]))
-        with self.wrap_database_errors:
-            turns.take(self.settings_dict["OPTIONS"].get("timeout", 5.0))
+        turns = self._take_turn()
         try:
             yield
         finally:
             turns.give_back()
-        checkpointer_for(str(self.settings_dict["NAME"])).nudge()
+        self._nudge_checkpointer()
