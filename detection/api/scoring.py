@@ -119,7 +119,13 @@ class ScoreView(DetectorMixin, FastJSONMixin, APIView):
             detector.features,
             allow_missing=detector.missing_policy == Detector.MissingPolicy.IMPUTE,
         )
-        if single and not persist:
+        if single:
+            if persist:
+                return Response(
+                    services.point_ingest(
+                        detector=detector, row=matrix[0], time=None, source=ScoredPoint.Source.API
+                    )
+                )
             return Response(services.point_score(detector=detector, row=matrix[0]))
         if persist:
             scored, ids = services.points_ingest(

@@ -4,7 +4,7 @@
 insert in bulk, announce them (the `points_stored` signal, inside the transaction, so the alerts
 app evaluates its rules in the same transaction), and broadcast to the dashboard after commit.
 A lone point, with no receiver connected and no transaction open, is one statement that commits
-by itself.
+by itself; `point_ingest` stores the API's one point, through the engine's one-row path then.
 """
 
 import contextlib
@@ -196,10 +196,76 @@ def points_ingest(
     parts = _ScoredParts(detector, version, pipeline, threshold, matrix, times, now, source)
     if _one_statement_commits(len(times)):
         with _writer_turn():
-            point_id = _insert_one(parts)
+            point_id = _insert_one(detector, version, next(parts.rows()))
         return _announce(parts, [point_id])
     with transaction.atomic():
         return _announce(parts, _insert(parts))  # _insert holds the detector and version first
+
+
+def point_ingest(
+    *, detector: Detector, row: np.ndarray, time: datetime | None, source: str
+) -> orjson.Fragment:
+    """Score and store one point; its answer as `scored_results` gives it, with its id.
+
+    When the point can be one statement that commits by itself (_one_statement_commits), it is
+    scored through the engine's one-row path and its row built here, with no ScoreBatch: for a
+    lone point the batch's arrays cost more than the insert's own Python (bench/api.py). Else
+    it goes through points_ingest.
+    """
+    if not _one_statement_commits(1):
+        times = None if time is None else [time]
+        scored, ids = points_ingest(detector=detector, matrix=row[None], times=times, source=source)
+        return scored_results(scored, ids)[0]
+    version = active_version(detector)
+    result = pipeline_for(version).score_one(row)
+    score, band = float(result["score"]), result["band"]
+    is_anomaly = score >= engine.threshold_for(detector.false_alarm_rate)
+    explanation = orjson.dumps(result["explanation"]).decode()
+    now = timezone.now()
+    event_time = now if time is None else time
+    received = _db_time(now)
+    stored = (
+        detector.pk,
+        version.pk,
+        received if time is None else _db_time(time),
+        received,
+        _values_json(detector, row[None])[0],
+        score,
+        float(result["raw"]),
+        is_anomaly,
+        band,
+        explanation,
+        "",
+        source,
+    )
+    with _writer_turn():
+        point_id = _insert_one(detector, version, stored)
+    send_detector_event_on_commit(
+        detector,
+        "points",
+        lambda: {
+            "count": 1,
+            "anomalies": int(is_anomaly),
+            "points": [
+                {
+                    "id": point_id,
+                    "time": event_time.isoformat(),
+                    "score": round(score, 2),
+                    "band": band,
+                    "is_anomaly": is_anomaly,
+                }
+            ],
+        },
+    )
+    answer = {
+        "score": round(score * 1000.0) / 1000.0,  # np.round(score, 3), as in point_score
+        "band": band,
+        "is_anomaly": is_anomaly,
+        "explanation": orjson.Fragment(explanation),
+        "model_version": version.number,
+        "id": point_id,
+    }
+    return orjson.Fragment(orjson.dumps(answer))
 
 
 def _one_statement_commits(count: int) -> bool:
@@ -312,11 +378,9 @@ class _ScoredParts:
         self.detector, self.version, self.pipeline = detector, version, pipeline
         self.threshold, self.matrix, self.source = threshold, matrix, source
         self.times_given = times
-        self.times, self.received = times, now
-        if connection.vendor == "sqlite":  # its driver would format the same `now` once per row
-            adapt = connection.ops.adapt_datetimefield_value
-            self.received = adapt(now)
-            self.times = [self.received if t is now else adapt(t) for t in times]
+        # Formatted once here on SQLite: its driver would format the same `now` once per row.
+        self.received = _db_time(now)
+        self.times = [self.received if t is now else _db_time(t) for t in times]
         self.batches: list[engine.ScoreBatch] = []
         self._first = self._score(self.matrix[:ROWS_PER_PART])
 
@@ -359,8 +423,8 @@ def _insert(parts: _ScoredParts) -> list[int]:
     """
     table = ScoredPoint._meta.db_table
     count = len(parts.times)
-    if connection.vendor == "postgresql" and count == 1:
-        return [_insert_one(parts)]  # holds the rows in the same statement
+    if connection.vendor == "postgresql" and count == 1:  # holds the rows in the same statement
+        return [_insert_one(parts.detector, parts.version, next(parts.rows()))]
     _hold(parts.detector, parts.version)
     if connection.vendor == "postgresql":
         return _insert_postgresql(table, parts, count)
@@ -371,6 +435,13 @@ def _insert(parts: _ScoredParts) -> list[int]:
         batch_size=1000,
     )
     return [obj.pk for obj in objects]
+
+
+def _db_time(value: datetime):
+    """A time as the insert statements take it: SQLite's driver gets Django's text for it."""
+    if connection.vendor == "sqlite":
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
 
 
 def _values_json(detector: Detector, matrix: np.ndarray) -> list[str]:
@@ -453,19 +524,16 @@ _PG_COPY_TYPES = (
 )
 
 
-def _insert_one(parts: _ScoredParts) -> int:
-    """One point: the rows held (_hold) and the point inserted in one statement, one round trip
-    to PostgreSQL instead of four (hold, sequence, ids, COPY). On PostgreSQL the statement is
-    prepared on the connection (prepared_cursor): parsing and planning it took 0.3 ms, more
-    than running it."""
+def _insert_one(detector: Detector, version: ModelVersion, row: tuple) -> int:
+    """One point (`row` in _COLUMNS order): the rows held (_hold) and the point inserted in one
+    statement, one round trip to PostgreSQL instead of four (hold, sequence, ids, COPY). On
+    PostgreSQL the statement is prepared on the connection (prepared_cursor): parsing and
+    planning it took 0.3 ms, more than running it."""
     with prepared_cursor() as cursor:
-        cursor.execute(
-            _insert_one_sql(connection.vendor),
-            [parts.detector.pk, parts.version.pk, *next(parts.rows())],
-        )
+        cursor.execute(_insert_one_sql(connection.vendor), [detector.pk, version.pk, *row])
         rows = cursor.fetchall()  # to the statement's end: SQLite commits it there
     if not rows:
-        raise _conflict(parts.detector, parts.version)
+        raise _conflict(detector, version)
     return rows[0][0]
 
 

@@ -11,12 +11,16 @@ import tempfile
 import threading
 
 import numpy as np
+import orjson
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from psycopg import pq
 
-from detection import services
+from detection import events, services
+from detection.engine import Pipeline
 from detection.models import Detector, ModelVersion, ScoredPoint
 from detection.services.scoring import ScoringConflict
 from detection.signals import points_stored
@@ -217,4 +221,79 @@ def test_on_sqlite_one_point_is_one_statement_too(trained_detector):
     Detector.objects.filter(pk=detector.pk).delete()
     with pytest.raises(ScoringConflict, match="was deleted while the points were being scored"):
         ingest(detector, n=1)
+    assert ScoredPoint.objects.count() == 0
+
+
+@pytest.fixture
+def live_layer(monkeypatch) -> InMemoryChannelLayer:
+    """An in-memory channel layer for the live events, whatever the tier's layer is."""
+    layer = InMemoryChannelLayer()
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    return layer
+
+
+def _listen(layer: InMemoryChannelLayer, detector: Detector):
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(events.detector_group(detector.pk), channel)
+    return lambda: async_to_sync(layer.receive)(channel)["payload"]
+
+
+_STORED = ("values", "score", "raw_score", "is_anomaly", "band", "explanation", "label", "source")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lone_point_is_stored_and_answered_as_through_the_batch_path(
+    trained_detector, live_layer, monkeypatch
+):
+    detector = Detector.objects.select_related("active_version").get(pk=trained_detector.pk)
+    receive = _listen(live_layer, detector)
+    calls = []
+
+    def receiver(sender, ids, **kwargs):  # connected, it sends the point through points_ingest
+        calls.append(ids)
+
+    def point_ingest(row):
+        answer = services.point_ingest(
+            detector=detector, row=row, time=None, source=ScoredPoint.Source.API
+        )
+        return orjson.loads(orjson.dumps(answer))  # JSON text, as the renderer copies it
+
+    hot = np.array([45.0, 1000.3, 5.0])  # an anomaly, last
+    for row in [*normal_points(3), hot]:
+        with monkeypatch.context() as patched:
+            # Without a receiver, the one-row path: no batch is scored.
+            patched.setattr(Pipeline, "score", lambda *a: pytest.fail("scored as a batch"))
+            alone = point_ingest(row)
+        alone_event = receive()
+        points_stored.connect(receiver, dispatch_uid="recorder")
+        try:
+            batched = point_ingest(row)
+        finally:
+            points_stored.disconnect(dispatch_uid="recorder")
+        batched_event = receive()
+        assert calls[-1] == [batched["id"]]
+        assert alone["id"] != batched["id"]
+        assert {**alone, "id": None} == {**batched, "id": None}
+        for event in (alone_event, batched_event):
+            for point in event["points"]:
+                point.pop("id"), point.pop("time")
+        assert alone_event == batched_event
+        first, second = (
+            ScoredPoint.objects.values(*_STORED, "model_version_id").get(pk=answer["id"])
+            for answer in (alone, batched)
+        )
+        assert first == second
+    assert alone["is_anomaly"] and alone_event["anomalies"] == 1  # the last one
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lone_point_of_a_deleted_detector_is_refused_and_not_stored(trained_detector):
+    # The request loaded the detector and its model; the row went before the point was written.
+    stale = Detector.objects.select_related("active_version").get(pk=trained_detector.pk)
+    services.pipeline_for(stale.active_version)
+    Detector.objects.filter(pk=trained_detector.pk).delete()
+    with pytest.raises(ScoringConflict, match="was deleted while the points were being scored"):
+        services.point_ingest(
+            detector=stale, row=normal_points(1)[0], time=None, source=ScoredPoint.Source.API
+        )
     assert ScoredPoint.objects.count() == 0
