@@ -378,9 +378,11 @@ class _ScoredParts:
         self.detector, self.version, self.pipeline = detector, version, pipeline
         self.threshold, self.matrix, self.source = threshold, matrix, source
         self.times_given = times
-        # Formatted once here on SQLite: its driver would format the same `now` once per row.
-        self.received = _db_time(now)
-        self.times = [self.received if t is now else _db_time(t) for t in times]
+        self.times, self.received = times, now
+        if connection.vendor == "sqlite":  # its driver would format the same `now` once per row
+            adapt = connection.ops.adapt_datetimefield_value
+            self.received = adapt(now)
+            self.times = [self.received if t is now else adapt(t) for t in times]
         self.batches: list[engine.ScoreBatch] = []
         self._first = self._score(self.matrix[:ROWS_PER_PART])
 
