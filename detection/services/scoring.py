@@ -123,6 +123,12 @@ def points_score(*, detector: Detector, matrix: np.ndarray) -> Scored:
     return Scored(version, batch, batch.score >= threshold, threshold)
 
 
+def _answer_score(score: float) -> float:
+    """A lone point's score as the API answers it: np.round(score, 3), as the batch's array is
+    rounded (rint(score * 1000) / 1000), in plain Python."""
+    return round(score * 1000.0) / 1000.0
+
+
 def point_score(*, detector: Detector, row: np.ndarray) -> dict:
     """One point without storing it, as `scored_results` gives it, through the engine's one-row
     path: the batch's numbers without the cost of numpy operations on a 1-row matrix."""
@@ -130,8 +136,7 @@ def point_score(*, detector: Detector, row: np.ndarray) -> dict:
     result = pipeline_for(version).score_one(row)
     score = result["score"]
     return {
-        # np.round(score, 3) as the batch's array is: rint(score * 1000) / 1000, in plain Python
-        "score": round(score * 1000.0) / 1000.0,
+        "score": _answer_score(score),
         "band": result["band"],
         "is_anomaly": score >= engine.threshold_for(detector.false_alarm_rate),
         "explanation": result["explanation"],
@@ -147,7 +152,7 @@ def scored_results(scored: Scored, ids: list[int] | None = None) -> list[orjson.
     if len(batch.score) == 1:  # a lone point: one dict costs less than the columns' machinery
         score = float(batch.score[0])
         result = {
-            "score": round(score * 1000.0) / 1000.0,  # np.round(score, 3), as in point_score
+            "score": _answer_score(score),
             "band": str(batch.band[0]),
             "is_anomaly": bool(scored.is_anomaly[0]),
             "explanation": orjson.Fragment(batch.explanations_json()[0]),
@@ -246,19 +251,11 @@ def point_ingest(
         lambda: {
             "count": 1,
             "anomalies": int(is_anomaly),
-            "points": [
-                {
-                    "id": point_id,
-                    "time": event_time.isoformat(),
-                    "score": round(score, 2),
-                    "band": band,
-                    "is_anomaly": is_anomaly,
-                }
-            ],
+            "points": [_broadcast_point(point_id, event_time, score, band, is_anomaly)],
         },
     )
     answer = {
-        "score": round(score * 1000.0) / 1000.0,  # np.round(score, 3), as in point_score
+        "score": _answer_score(score),
         "band": band,
         "is_anomaly": is_anomaly,
         "explanation": orjson.Fragment(explanation),
@@ -337,16 +334,27 @@ def _broadcast_payload(scored: Scored, ids: list[int], times: list[datetime]) ->
     anomalies = int(scored.is_anomaly.sum())
     start = max(0, len(ids) - BROADCAST_POINTS)
     points = [
-        {
-            "id": ids[i],
-            "time": times[i].isoformat(),
-            "score": round(float(batch.score[i]), 2),
-            "band": str(batch.band[i]),
-            "is_anomaly": bool(scored.is_anomaly[i]),
-        }
+        _broadcast_point(
+            ids[i],
+            times[i],
+            float(batch.score[i]),
+            str(batch.band[i]),
+            bool(scored.is_anomaly[i]),
+        )
         for i in range(start, len(ids))
     ]
     return {"count": len(ids), "anomalies": anomalies, "points": points}
+
+
+def _broadcast_point(point_id: int, time: datetime, score: float, band: str, is_anomaly: bool):
+    """One point as the live dashboard gets it."""
+    return {
+        "id": point_id,
+        "time": time.isoformat(),
+        "score": round(score, 2),
+        "band": band,
+        "is_anomaly": is_anomaly,
+    }
 
 
 _COLUMNS = (
