@@ -12,7 +12,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from detection.models import WRITE_ROLES, Detector, Membership, ModelVersion, Project, Role
-from detection.rawsql import RowLookup
+from detection.rawsql import RowLookup, selected_fields
 
 
 class Need(Enum):
@@ -90,17 +90,28 @@ def _project_path(model) -> str:
     raise TypeError(f"{model.__name__} does not belong to a project")
 
 
-# The scoring endpoints' lookup, run on every scored point: the detector, its active version's
-# few fields that scoring reads, and the user's role, in one statement. Written as SQL because
-# the ORM's query compiler costs more than everything else such a request does; built from the
-# models' metadata, so it follows their columns.
+# The scoring endpoints' lookup, run on every scored point: the detector's and its active
+# version's few fields that scoring reads, and the user's role, in one statement. Written as SQL
+# because the ORM's query compiler costs more than everything else such a request does; built
+# from the models' metadata, so it follows their columns. The detector's other fields are
+# deferred (loaded on first use): fewer values to convert (JSON, dates), and on SQLite each
+# column fetched lets go of the GIL once, which costs a wait under concurrent requests.
+DETECTOR_FIELDS = (
+    "project",
+    "name",
+    "features",
+    "false_alarm_rate",
+    "missing_policy",
+    "active_version",
+)
 _VERSION_FIELDS = ("number", "status", "artifact")
 
 
 def detector_columns_sql(q) -> str:
-    """The detector's columns (`d`), the user's role (`m`) and the version's fields (`v`), in
-    the order DETECTOR_EXTRA names the last ones; `q` quotes a name."""
-    columns = ", ".join(f"d.{q(f.column)}" for f in Detector._meta.concrete_fields)
+    """The detector's DETECTOR_FIELDS (`d`), the user's role (`m`) and the version's fields
+    (`v`), in the order DETECTOR_EXTRA names the last ones; `q` quotes a name."""
+    fields = selected_fields(Detector, DETECTOR_FIELDS)
+    columns = ", ".join(f"d.{q(f.column)}" for f in fields)
     version = ", ".join(f"v.{q(name)}" for name in _VERSION_FIELDS)
     return f"{columns}, m.{q('role')}, {version}"
 
@@ -125,12 +136,13 @@ def _detector_sql() -> str:
     )
 
 
-_detector_lookup = RowLookup([Detector], _detector_sql, extra=DETECTOR_EXTRA)
+_detector_lookup = RowLookup([(Detector, DETECTOR_FIELDS)], _detector_sql, extra=DETECTOR_EXTRA)
 
 
 def detector_for(user, detector_id: int, need: Need = Need.READ) -> Detector:
     """The detector, as `object_for` gives it, with `active_version` loaded (number, status and
-    artifact; any other field of the version loads on first use, as a deferred field)."""
+    artifact). Fields outside DETECTOR_FIELDS, and the version's other fields, load on first
+    use, as deferred fields do."""
     row = _detector_lookup.one([user.pk, detector_id])
     return checked_detector(None if row is None else row[0], need)
 

@@ -9,28 +9,40 @@ the statement and converts the values, as the ORM would (booleans, aware datetim
 from collections.abc import Callable, Sequence
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
+
+
+def selected_fields(model: type[Model], names: Sequence[str] | None = None) -> list[Field]:
+    """The concrete fields of `model` in field order: all of them, or those named (the primary
+    key always). The columns a `RowLookup` statement selects for that model."""
+    fields = model._meta.concrete_fields
+    if names is None:
+        return list(fields)
+    return [field for field in fields if field.primary_key or field.name in names]
 
 
 class RowLookup:
-    """`build_sql()` selects every concrete column of each of `models` in field order, one model
-    after the other, then the `extra` columns, which become attributes of the last model's
-    instance. `one(params)` returns the first row as a tuple with an instance per model (None
-    for a model whose primary key is NULL, as from an outer join), or None without a row."""
+    """`build_sql()` selects the columns of each of `models` (a model, or a pair of a model and
+    the names of the fields to load) in the order `selected_fields` gives, one model after the
+    other, then the `extra` columns, which become attributes of the last model's instance. A
+    field not loaded is deferred, as with `QuerySet.only()`. `one(params)` returns the first
+    row as a tuple with an instance per model (None for a model whose primary key is NULL, as
+    from an outer join), or None without a row."""
 
     def __init__(
         self,
-        models: Sequence[type[Model]],
+        models: Sequence[type[Model] | tuple[type[Model], Sequence[str]]],
         build_sql: Callable[[], str],
         extra: Sequence[str] = (),
     ) -> None:
-        self.models, self.build_sql, self.extra = tuple(models), build_sql, tuple(extra)
+        self.models = tuple(item if isinstance(item, tuple) else (item, None) for item in models)
+        self.build_sql, self.extra = build_sql, tuple(extra)
         self._prepared: tuple | None = None
 
     def _prepare(self) -> tuple:
         parts, start = [], 0
-        for model in self.models:
-            fields = model._meta.concrete_fields
+        for model, names in self.models:
+            fields = selected_fields(model, names)
             converters = []
             for index, field in enumerate(fields):
                 column = field.get_col(model._meta.db_table)
@@ -40,8 +52,8 @@ class RowLookup:
                 if functions:
                     converters.append((index, column, functions))
             pk_index = next(i for i, field in enumerate(fields) if field.primary_key)
-            names = [field.attname for field in fields]
-            parts.append((model, start, start + len(fields), pk_index, names, converters))
+            attnames = [field.attname for field in fields]
+            parts.append((model, start, start + len(fields), pk_index, attnames, converters))
             start += len(fields)
         return self.build_sql(), parts, start
 

@@ -20,7 +20,12 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from detection.access import DETECTOR_EXTRA, detector_columns_sql, detector_joins_sql
+from detection.access import (
+    DETECTOR_EXTRA,
+    DETECTOR_FIELDS,
+    detector_columns_sql,
+    detector_joins_sql,
+)
 from detection.models import Detector
 from detection.rawsql import RowLookup
 
@@ -61,7 +66,11 @@ def _user_by_token() -> RowLookup:
 
 @functools.cache
 def _user_and_detector_by_token() -> RowLookup:
-    return RowLookup([get_user_model(), Detector], _user_and_detector_by_token_sql, DETECTOR_EXTRA)
+    return RowLookup(
+        [get_user_model(), (Detector, DETECTOR_FIELDS)],
+        _user_and_detector_by_token_sql,
+        DETECTOR_EXTRA,
+    )
 
 
 class TokenAuthentication(authentication.TokenAuthentication):

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 
 from detection.models import Detector
-from detection.rawsql import RowLookup
+from detection.rawsql import RowLookup, selected_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -38,3 +38,26 @@ def test_postgresql_prepares_the_statement_on_a_kept_connection(trained_detector
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
     assert _sql().replace("%s", "$1") in prepared  # from its second use (settings.py)
+
+
+def test_fields_not_named_are_deferred_and_load_on_first_use(
+    trained_detector, django_assert_num_queries
+):
+    fields = selected_fields(Detector, ["name", "features"])
+    assert [f.name for f in fields] == ["id", "name", "features"]  # the key always, field order
+
+    def sql() -> str:
+        q = connection.ops.quote_name
+        columns = ", ".join(q(f.column) for f in fields)
+        return f"SELECT {columns} FROM {q(Detector._meta.db_table)} WHERE {q('id')} = %s"
+
+    lookup = RowLookup([(Detector, ["name", "features"])], sql)
+    (got,) = lookup.one([trained_detector.pk])
+    assert (got.pk, got.name, got.features) == (
+        trained_detector.pk,
+        trained_detector.name,
+        trained_detector.features,
+    )
+    assert "params" in got.get_deferred_fields() and "name" not in got.get_deferred_fields()
+    with django_assert_num_queries(1):
+        assert got.params == trained_detector.params
