@@ -9,7 +9,9 @@ cached), so a revoked token or a deactivated user is refused at once, as with DR
 A view that names a `detector_kwarg` (the scoring endpoints, called once per point) gets its
 detector, the user's role and the active version from the same statement, as `detector_row`:
 without it, a one-point request made a second round trip to the database, which on PostgreSQL
-cost more than the scoring itself.
+cost more than the scoring itself. That statement loads only the user's name and active flag
+(what those views read; the other fields are deferred), as it loads only the detector's
+DETECTOR_FIELDS: each column costs a conversion, and on SQLite a release of the GIL.
 """
 
 import functools
@@ -27,11 +29,15 @@ from detection.access import (
     detector_joins_sql,
 )
 from detection.models import Detector
-from detection.rawsql import RowLookup
+from detection.rawsql import RowLookup, selected_fields
 
 
-def _user_columns_sql(q) -> str:
-    return ", ".join(f"u.{q(field.column)}" for field in get_user_model()._meta.concrete_fields)
+def _scoring_user_fields() -> tuple[str, ...]:
+    return (get_user_model().USERNAME_FIELD, "is_active")
+
+
+def _user_columns_sql(q, names: tuple[str, ...] | None = None) -> str:
+    return ", ".join(f"u.{q(field.column)}" for field in selected_fields(get_user_model(), names))
 
 
 def _users_with_token_sql(q) -> str:
@@ -52,7 +58,8 @@ def _user_and_detector_by_token_sql() -> str:
     q = connection.ops.quote_name
     user_id = f"u.{q(get_user_model()._meta.pk.column)}"
     return (
-        f"SELECT {_user_columns_sql(q)}, {detector_columns_sql(q)} FROM {_users_with_token_sql(q)} "
+        f"SELECT {_user_columns_sql(q, _scoring_user_fields())}, {detector_columns_sql(q)} "
+        f"FROM {_users_with_token_sql(q)} "
         f"LEFT JOIN {q(Detector._meta.db_table)} d ON d.{q('id')} = %s "
         f"{detector_joins_sql(q, user_id)} WHERE t.{q('key')} = %s"
     )
@@ -67,7 +74,7 @@ def _user_by_token() -> RowLookup:
 @functools.cache
 def _user_and_detector_by_token() -> RowLookup:
     return RowLookup(
-        [get_user_model(), (Detector, DETECTOR_FIELDS)],
+        [(get_user_model(), _scoring_user_fields()), (Detector, DETECTOR_FIELDS)],
         _user_and_detector_by_token_sql,
         DETECTOR_EXTRA,
     )
