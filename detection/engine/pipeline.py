@@ -288,12 +288,13 @@ class Pipeline:
     ) -> tuple[float, float, dict[str, float], dict]:
         """Raw score, score, member scores and explanation of a 1-row matrix, in plain Python
         where numpy's per-call cost on one row would exceed the work."""
-        raw, members = self.detector.score_one_with_members(self.preprocessor.scale(filled))
+        values = filled[0].tolist()
+        raw, members = self.detector.score_one_with_members(self.preprocessor.scale_one(values))
         score = self.calibrator.score_one(raw)
         if members is None:
             members = {self.algorithm: score}
         explanation = self.explainer.explain_one(
-            filled[0].tolist(),
+            values,
             score,
             self.threshold,
             members,

@@ -165,3 +165,20 @@ class Preprocessor:
         out = (X - self.center) * self.inv_scale
         np.clip(out, -_SCALED_LIMIT, _SCALED_LIMIT, out=out)
         return out
+
+    def scale_one(self, x: list[float]) -> np.ndarray:
+        """`scale` of one filled row, as a 1-row matrix: the same operations in plain Python,
+        where numpy's calls on d values cost more than the work (the more so inside a request,
+        whose other code has evicted numpy's from the caches)."""
+        lists = self.__dict__.get("_lists")
+        if lists is None:
+            lists = self._lists = (self.center.tolist(), self.inv_scale.tolist())
+        center, inv_scale = lists
+        limit = _SCALED_LIMIT
+        rows = zip(x, center, inv_scale, strict=True)
+        return np.array([[min(max((v - c) * s, -limit), limit) for v, c, s in rows]])
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_lists", None)  # derived on first use, never saved
+        return state

@@ -232,3 +232,17 @@ def test_two_features_give_two_entries(normal_data):
     batch = pipeline.score(normal_data[:10, :2] * 4)
     assert all(len(e["features"]) == 2 for e in batch.explanations())
     assert batch.explanations_json()[0] == orjson.dumps(batch.explanations()[0]).decode()
+
+
+def test_one_row_scaling_is_the_batch_scaling_to_the_last_bit(fitted, normal_data):
+    """The one-row path scales in plain Python; the members must see the very same numbers."""
+    preprocessor = fitted["ensemble"].preprocessor
+    rng = np.random.default_rng(11)
+    X = normal_data[:40] + rng.normal(size=(40, 4)) * normal_data.std(axis=0) * 3
+    X[0] = normal_data[0] * 1e20  # beyond the clip limit on both sides
+    X[1] = -normal_data[1] * 1e20
+    batch = preprocessor.scale(X)
+    for i in range(len(X)):
+        one = preprocessor.scale_one(X[i].tolist())
+        assert one.shape == (1, X.shape[1]) and one.dtype == np.float64
+        assert np.array_equal(one[0], batch[i])

@@ -99,9 +99,7 @@ class EnsembleDetector(Detector):
                 raw = [first.score(X)] + [job.result() for job in scoring]
         else:
             raw = [m.score(X) for m in self.members]
-        wide = [
-            cal.score(r, MEMBER_CAP) for r, cal in zip(raw, self.calibrators, strict=True)
-        ]
+        wide = [cal.score(r, MEMBER_CAP) for r, cal in zip(raw, self.calibrators, strict=True)]
         members = {m.name: np.minimum(s, 100.0) for m, s in zip(self.members, wide, strict=True)}
         return self._combine(wide), members
 
