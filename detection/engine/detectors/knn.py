@@ -118,16 +118,20 @@ class KNNDetector(LeaveOneOutDetector):
     def _kth_distance_of_one(self, X: np.ndarray) -> np.ndarray:
         """`_kth_distance` of a 1-row X, without its buffers and chunk loop (a one-point
         request's kNN member took twice as long through them); the same products, so the
-        same value."""
+        same value. The k-th smallest is selected in float64 and then rounded to float32: the
+        rounding is monotonic, so that is the k-th smallest of the rounded distances, without
+        rounding them all. (numpy lets go of the GIL to cast more than 500 values and to copy
+        before a partition, and a request thread waits to get it back.)"""
         d = X.shape[1]
         column = np.empty((d + 2, 1))
         column[:d, 0] = X[0]
         column[d] = 1.0
         column[d + 1] = (X**2).sum(axis=1)
-        squared = np.matmul(self._augmented(), column)[:, 0].astype(np.float32)
+        squared = np.matmul(self._augmented(), column)[:, 0]
         kth = self.k - 1
-        nearest = np.partition(squared, kth)[kth : kth + 1].astype(np.float64)
-        return np.sqrt(np.maximum(nearest, 0.0))
+        squared.partition(kth)  # in place: the product is ours
+        nearest = np.float32(squared[kth])
+        return np.sqrt(np.maximum(np.array([nearest], dtype=np.float64), 0.0))
 
     def leave_one_out(self, X: np.ndarray) -> np.ndarray:
         """Raw scores of the training rows X (in fit order), each as if it were not in the
