@@ -123,8 +123,9 @@ class FastForest:
         """Score one row (1-D); same value as ``score_samples(x[None])[0]``.
 
         Indexing, not ``take`` or ``arange``: those release the GIL on every call, however small
-        the array, and a request thread that lets go of it 17 times per point waits 17 times to
-        get it back while other requests run (bench/api.py: 84 us of server CPU per point)."""
+        the array, and a request thread that let go of it 26 times per point (8 levels) waited
+        26 times to get it back while other requests ran: 84 us of server CPU per point under
+        wrk (docs/BENCHMARKS.md, 2026-12-03). Indexing keeps it for up to 500 trees."""
         x = np.asarray(x, dtype=np.float32).astype(np.float64)
         g = _tree_indexes(self.n_trees).copy()
         for features, thresholds in zip(self.features, self.thresholds, strict=True):
