@@ -129,6 +129,27 @@ def _answer_score(score: float) -> float:
     return round(score * 1000.0) / 1000.0
 
 
+def _lone_answer(
+    score: float,
+    band: str,
+    is_anomaly: bool,
+    explanation_json: str,
+    version_number: int,
+    point_id: int | None,
+) -> orjson.Fragment:
+    """A lone point's answer as JSON text, "id" last when it was stored."""
+    answer = {
+        "score": _answer_score(score),
+        "band": band,
+        "is_anomaly": is_anomaly,
+        "explanation": orjson.Fragment(explanation_json),
+        "model_version": version_number,
+    }
+    if point_id is not None:
+        answer["id"] = point_id
+    return orjson.Fragment(orjson.dumps(answer))
+
+
 def point_score(*, detector: Detector, row: np.ndarray) -> dict:
     """One point without storing it, as `scored_results` gives it, through the engine's one-row
     path: the batch's numbers without the cost of numpy operations on a 1-row matrix."""
@@ -150,17 +171,16 @@ def scored_results(scored: Scored, ids: list[int] | None = None) -> list[orjson.
     stored. Written a column at a time: a dict per point would cost more than scoring it."""
     batch = scored.batch
     if len(batch.score) == 1:  # a lone point: one dict costs less than the columns' machinery
-        score = float(batch.score[0])
-        result = {
-            "score": _answer_score(score),
-            "band": str(batch.band[0]),
-            "is_anomaly": bool(scored.is_anomaly[0]),
-            "explanation": orjson.Fragment(batch.explanations_json()[0]),
-            "model_version": scored.version.number,
-        }
-        if ids is not None:
-            result["id"] = ids[0]
-        return [orjson.Fragment(orjson.dumps(result))]
+        return [
+            _lone_answer(
+                float(batch.score[0]),
+                str(batch.band[0]),
+                bool(scored.is_anomaly[0]),
+                batch.explanations_json()[0],
+                scored.version.number,
+                None if ids is None else ids[0],
+            )
+        ]
     bands = batch.band.tolist()
     band_json = {band: jsontext.string(band) for band in set(bands)}
     keys = ["score", "band", "is_anomaly", "explanation", "model_version"]
@@ -254,15 +274,7 @@ def point_ingest(
             "points": [_broadcast_point(point_id, event_time, score, band, is_anomaly)],
         },
     )
-    answer = {
-        "score": _answer_score(score),
-        "band": band,
-        "is_anomaly": is_anomaly,
-        "explanation": orjson.Fragment(explanation),
-        "model_version": version.number,
-        "id": point_id,
-    }
-    return orjson.Fragment(orjson.dumps(answer))
+    return _lone_answer(score, band, is_anomaly, explanation, version.number, point_id)
 
 
 def _one_statement_commits(count: int) -> bool:
