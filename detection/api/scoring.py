@@ -128,14 +128,17 @@ class ScoreView(DetectorMixin, FastJSONMixin, APIView):
                 )
             return Response(services.point_score(detector=detector, row=matrix[0]))
         if persist:
-            scored, ids = services.points_ingest(
-                detector=detector, matrix=matrix, times=None, source=ScoredPoint.Source.API
+            scored, _ = services.points_ingest(
+                detector=detector,
+                matrix=matrix,
+                times=None,
+                source=ScoredPoint.Source.API,
+                with_answers=True,
             )
+            results = scored.answers
         else:
-            scored, ids = services.points_score(detector=detector, matrix=matrix), None
-        results = services.scored_results(scored, ids)
-        if single:
-            return Response(results[0])
+            scored = services.points_score(detector=detector, matrix=matrix)
+            results = services.scored_results(scored)
         return Response(
             {
                 "model_version": scored.version.number,
@@ -171,10 +174,14 @@ class StreamView(DetectorMixin, FastJSONMixin, APIView):
             detector.features,
             allow_missing=detector.missing_policy == Detector.MissingPolicy.IMPUTE,
         )
-        scored, ids = services.points_ingest(
-            detector=detector, matrix=matrix, times=times, source=ScoredPoint.Source.STREAM
+        scored, _ = services.points_ingest(
+            detector=detector,
+            matrix=matrix,
+            times=times,
+            source=ScoredPoint.Source.STREAM,
+            with_answers=True,
         )
-        results = services.scored_results(scored, ids)
+        results = scored.answers
         return Response(
             {"count": len(results), "anomalies": int(scored.is_anomaly.sum()), "results": results},
             status=status.HTTP_201_CREATED,

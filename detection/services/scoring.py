@@ -106,12 +106,14 @@ class ScoringConflict(APIException):
 
 @dataclass
 class Scored:
-    """A scored batch with the version that scored it."""
+    """A scored batch with the version that scored it; `answers`, when asked of points_ingest,
+    are the API's answers for the stored points (scored_results with their ids)."""
 
     version: ModelVersion
     batch: engine.ScoreBatch
     is_anomaly: np.ndarray
     threshold: float
+    answers: list[orjson.Fragment] | None = None
 
 
 def points_score(*, detector: Detector, matrix: np.ndarray) -> Scored:
@@ -203,14 +205,17 @@ def points_ingest(
     matrix: np.ndarray,
     times: list[datetime] | None,
     source: str,
+    with_answers: bool = False,
 ) -> tuple[Scored, list[int]]:
-    """Score and store points; returns the scores and the new point ids (in input order).
+    """Score and store points; returns the scores and the new point ids (in input order), and
+    with `with_answers` the API's answers in `Scored.answers`.
 
     The points are scored ROWS_PER_PART at a time. The first part is scored before the
     transaction: a request of one part (most are) holds no lock while it is scored, which
     matters on SQLite, where writers take turns. Further parts are scored as they are stored,
     so the database stores one part (PostgreSQL's server, SQLite's writer thread) while the
-    next is scored here.
+    next is scored here. On PostgreSQL the answers are written in that time too: the server
+    takes longer to store a part than this thread to score it (bench/api.py).
     """
     version = active_version(detector)
     pipeline = pipeline_for(version)
@@ -218,7 +223,9 @@ def points_ingest(
     now = timezone.now()
     if times is None:
         times = [now] * matrix.shape[0]
-    parts = _ScoredParts(detector, version, pipeline, threshold, matrix, times, now, source)
+    parts = _ScoredParts(
+        detector, version, pipeline, threshold, matrix, times, now, source, with_answers
+    )
     if _one_statement_commits(len(times)):
         with _writer_turn():
             point_id = _insert_one(detector, version, next(parts.rows()))
@@ -239,8 +246,10 @@ def point_ingest(
     """
     if not _one_statement_commits(1):
         times = None if time is None else [time]
-        scored, ids = points_ingest(detector=detector, matrix=row[None], times=times, source=source)
-        return scored_results(scored, ids)[0]
+        scored, _ = points_ingest(
+            detector=detector, matrix=row[None], times=times, source=source, with_answers=True
+        )
+        return scored.answers[0]
     version = active_version(detector)
     result = pipeline_for(version).score_one(row)
     score, band = float(result["score"]), result["band"]
@@ -303,6 +312,8 @@ def _announce(parts: "_ScoredParts", ids: list[int]) -> tuple[Scored, list[int]]
     detector's live listeners."""
     batch = engine.ScoreBatch.concatenate(parts.batches)
     scored = Scored(parts.version, batch, batch.score >= parts.threshold, parts.threshold)
+    if parts.with_answers:
+        scored.answers = parts.answers if parts.answers is not None else scored_results(scored, ids)
     detector, times = parts.detector, parts.times_given
     points_stored.send(sender=Detector, detector=detector, scored=scored, ids=ids, times=times)
     send_detector_event_on_commit(
@@ -385,18 +396,38 @@ _COLUMNS = (
 )
 
 
-# Points are scored and turned into rows this many at a time (see points_ingest).
+# Points are scored and turned into rows this many at a time (see points_ingest); on
+# PostgreSQL the first part is smaller: the server, which stores rows as they arrive (COPY),
+# has nothing to do until it is scored. A 10,000-point batch was stored 6-15 ms sooner with a
+# first part of 500 (bench/api.py). SQLite's writer takes whole INSERTs of up to 2000 rows, and
+# a whole first part scored before the transaction is scored without holding the write lock.
 ROWS_PER_PART = 2000
+FIRST_PART_ROWS = 500
+
+
+def _part_slices(count: int, first: int) -> list[slice]:
+    """The parts of `count` rows: `first` rows (at most ROWS_PER_PART), then ROWS_PER_PART at a
+    time."""
+    first = min(first, ROWS_PER_PART, count)
+    return [slice(0, first)] + [
+        slice(start, min(start + ROWS_PER_PART, count))
+        for start in range(first, count, ROWS_PER_PART)
+    ]
 
 
 class _ScoredParts:
     """The rows to insert, in _COLUMNS order, built a part at a time as they are asked for; the
     first part is scored when this is made, the others when their rows are asked for.
-    `batches` holds each part's scores once its rows are out."""
+    `batches` holds each part's scores once its rows are out; `answers`, each part's answers
+    once its rows are out, when they are asked for with ids and `with_answers`."""
 
-    def __init__(self, detector, version, pipeline, threshold, matrix, times, now, source):
+    def __init__(
+        self, detector, version, pipeline, threshold, matrix, times, now, source, with_answers
+    ):
         self.detector, self.version, self.pipeline = detector, version, pipeline
         self.threshold, self.matrix, self.source = threshold, matrix, source
+        self.with_answers = with_answers
+        self.answers: list[orjson.Fragment] | None = None
         self.times_given = times
         self.times, self.received = times, now
         if connection.vendor == "sqlite":  # its driver would format the same `now` once per row
@@ -404,7 +435,9 @@ class _ScoredParts:
             self.received = adapt(now)
             self.times = [self.received if t is now else adapt(t) for t in times]
         self.batches: list[engine.ScoreBatch] = []
-        self._first = self._score(self.matrix[:ROWS_PER_PART])
+        first = FIRST_PART_ROWS if connection.vendor == "postgresql" else ROWS_PER_PART
+        self._parts = _part_slices(len(times), first)
+        self._first = self._score(self.matrix[self._parts[0]])
 
     def _score(self, matrix: np.ndarray) -> engine.ScoreBatch:
         batch = self.pipeline.score(matrix)
@@ -413,10 +446,12 @@ class _ScoredParts:
 
     def rows(self, ids: list[int] | None = None) -> Iterator[tuple]:
         """With `ids`, each row starts with its id."""
-        for start in range(0, len(self.times), ROWS_PER_PART):
-            part = slice(start, start + ROWS_PER_PART)
+        answering = ids is not None and self.with_answers
+        if answering:
+            self.answers = []
+        for part in self._parts:
             matrix = self.matrix[part]
-            batch = self._first if start == 0 else self._score(matrix)
+            batch = self._first if part.start == 0 else self._score(matrix)
             self.batches.append(batch)
             # zip in C: repeat() never ends, and every list here has the part's length
             yield from zip(
@@ -435,6 +470,10 @@ class _ScoredParts:
                 repeat(self.source),
                 strict=False,
             )
+            if answering:  # while the database stores this part
+                is_anomaly = batch.score >= self.threshold
+                part_scored = Scored(self.version, batch, is_anomaly, self.threshold)
+                self.answers += scored_results(part_scored, ids[part])
 
 
 def _insert(parts: _ScoredParts) -> list[int]:

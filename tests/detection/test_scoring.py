@@ -291,8 +291,10 @@ def test_it_tells_a_missing_detector_from_a_strangers_as_before(trained_detector
 def test_it_stores_a_large_batch_with_gaps_in_order(
     project, alice, dataset, alice_client, monkeypatch
 ):
-    # Scored in 3 parts (only the first has a gap); SQLite writes them in 4 multi-row INSERTs,
-    # the last one shorter.
+    # Scored in parts of 500 (only the first has a gap; on PostgreSQL the parts are 200, 500,
+    # 500 and 300, and the answers are written part by part while the rows are copied in).
+    # SQLite writes them in 4 multi-row INSERTs, the last one shorter.
+    monkeypatch.setattr(scoring_service, "FIRST_PART_ROWS", 200)
     monkeypatch.setattr(scoring_service, "ROWS_PER_PART", 500)
     monkeypatch.setattr(scoring_service, "SQLITE_ROWS_PER_INSERT", 400)
     detector = services.detector_create(
@@ -322,6 +324,30 @@ def test_it_stores_a_large_batch_with_gaps_in_order(
         assert stored[ids[i]].explanation == results[i]["explanation"]
         assert stored[ids[i]].values["temp"] == point[0]
         assert stored[ids[i]].score == pytest.approx(results[i]["score"], abs=1e-3)
+        assert stored[ids[i]].band == results[i]["band"]
+        assert stored[ids[i]].is_anomaly == results[i]["is_anomaly"]
+    assert {r["model_version"] for r in results} == {version.number}
+
+
+def test_a_batch_is_scored_in_parts_the_first_one_small():
+    first, step = scoring_service.FIRST_PART_ROWS, scoring_service.ROWS_PER_PART
+
+    def slices(count):
+        return scoring_service._part_slices(count, first)
+
+    assert slices(1) == [slice(0, 1)]
+    assert slices(first) == [slice(0, first)]
+    assert slices(first + 1) == [slice(0, first), slice(first, first + 1)]
+    assert scoring_service._part_slices(5000, 10_000) == [
+        slice(0, step),
+        slice(step, 2 * step),
+        slice(2 * step, 5000),
+    ]
+    parts = slices(10_000)
+    assert parts[0] == slice(0, first)
+    covered = [i for part in parts for i in range(10_000)[part]]
+    assert covered == list(range(10_000))
+    assert all(part.stop - part.start == step for part in parts[1:-1])
 
 
 def test_it_asks_for_retraining_when_the_model_file_is_outdated(trained_detector, alice_client):
