@@ -210,9 +210,10 @@ def points_ingest(
     """Score and store points; returns the scores and the new point ids (in input order), and
     with `with_answers` the API's answers in `Scored.answers`.
 
-    The points are scored ROWS_PER_PART at a time. The first part is scored before the
-    transaction: a request of one part (most are) holds no lock while it is scored, which
-    matters on SQLite, where writers take turns. Further parts are scored as they are stored,
+    The points are scored ROWS_PER_PART at a time (on PostgreSQL the first part is
+    FIRST_PART_ROWS). The first part is scored before the transaction: a request of one part
+    (most are) holds no lock while it is scored, which matters on SQLite, where writers take
+    turns. Further parts are scored as they are stored,
     so the database stores one part (PostgreSQL's server, SQLite's writer thread) while the
     next is scored here. On PostgreSQL the answers are written in that time too: the server
     takes longer to store a part than this thread to score it (bench/api.py).
