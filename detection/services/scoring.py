@@ -454,6 +454,7 @@ class _ScoredParts:
             matrix = self.matrix[part]
             batch = self._first if part.start == 0 else self._score(matrix)
             self.batches.append(batch)
+            is_anomaly = batch.score >= self.threshold
             # zip in C: repeat() never ends, and every list here has the part's length
             yield from zip(
                 *([] if ids is None else [ids[part]]),
@@ -464,7 +465,7 @@ class _ScoredParts:
                 _values_json(self.detector, matrix),
                 batch.score.tolist(),
                 batch.raw.tolist(),
-                (batch.score >= self.threshold).tolist(),
+                is_anomaly.tolist(),
                 batch.band.tolist(),
                 batch.explanations_json(),
                 repeat(""),
@@ -472,7 +473,6 @@ class _ScoredParts:
                 strict=False,
             )
             if answering:  # while the database stores this part
-                is_anomaly = batch.score >= self.threshold
                 part_scored = Scored(self.version, batch, is_anomaly, self.threshold)
                 self.answers += scored_results(part_scored, ids[part])
 
