@@ -8,11 +8,12 @@ from decimal import Decimal
 import numpy as np
 import orjson
 import pytest
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
+from django.test import RequestFactory
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.renderers import JSONRenderer
 
-from detection.api.fastjson import FastJSONParser, FastJSONRenderer
+from detection.api.fastjson import FastJSONParser, FastJSONRenderer, FastJSONRequest
 
 CONTEXT = {"encoding": "utf-8"}
 
@@ -79,3 +80,50 @@ def test_it_copies_pre_encoded_json_compact_and_indented():
     assert FastJSONRenderer().render(data) == JSONRenderer().render(plain)
     indented = FastJSONRenderer().render(data, "application/json; indent=2")
     assert indented == JSONRenderer().render(plain, "application/json; indent=2")
+
+
+def _request(body: bytes, content_type: str, parsers=None) -> FastJSONRequest:
+    django_request = RequestFactory().post("/", data=body, content_type=content_type)
+    return FastJSONRequest(django_request, parsers=parsers or [FastJSONParser(), FormParser()])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"point": [20.5, 1000, -5e-3], "persist": true}', b'{"a": 1, "a": 2}', b"[1, 2]"],
+)
+def test_a_plain_json_body_is_read_without_the_parser(raw, monkeypatch):
+    expected = parse(JSONParser(), raw)
+    monkeypatch.setattr(FastJSONParser, "parse", _no_parser_call)
+    request = _request(raw, "application/json")
+    assert request.data == expected
+    assert not request.FILES
+
+
+def _no_parser_call(*args, **kwargs):
+    raise AssertionError("the parser was called")
+
+
+@pytest.mark.parametrize("raw", [b'{"point": [NaN]}', b'{"point": [1, 2', b"\xff\xfe"])
+def test_a_refused_body_gets_drfs_message(raw):
+    with pytest.raises(ParseError) as ours:
+        _ = _request(raw, "application/json").data
+    with pytest.raises(ParseError) as drfs:
+        parse(JSONParser(), raw)
+    assert str(ours.value.detail) == str(drfs.value.detail)
+
+
+def test_an_empty_body_is_an_empty_object_as_in_drf():
+    assert _request(b"", "application/json").data == {}
+
+
+def test_other_bodies_take_drfs_negotiation(monkeypatch):
+    # A charset parameter, or a view whose first parser is not ours: DRF picks the parser.
+    calls = []
+    original = FastJSONParser.parse
+    monkeypatch.setattr(
+        FastJSONParser, "parse", lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    )
+    assert _request(b'{"a": 1}', "application/json; charset=utf-8").data == {"a": 1}
+    assert calls == [1]
+    with pytest.raises(UnsupportedMediaType):
+        _ = _request(b'{"a": 1}', "application/json", parsers=[FormParser()]).data
