@@ -36,6 +36,10 @@ def points_matrix(points, features: list[str], *, allow_missing: bool) -> np.nda
         raise _invalid("expected a list of points")
     if not points:
         raise _invalid("the list of points is empty")
+    if len(points) == 1:
+        row = _plain_row(points[0], features)
+        if row is not None:
+            return np.array([row], dtype=np.float64)
     d = len(features)
     rows = (
         points
@@ -74,6 +78,32 @@ def points_matrix(points, features: list[str], *, allow_missing: bool) -> np.nda
         i, j = np.argwhere(np.isinf(matrix))[0]
         raise _invalid(f"point {i}, feature `{features[j]}`: the value is infinite")
     return matrix
+
+
+# Integers beyond this go through the checks below (one beyond the float range is refused there).
+_PLAIN_INT = 2**1000
+
+
+def _plain_row(point, features: list[str]) -> list | None:
+    """A lone point's values when they need none of the checks below: every feature present once
+    and every value a finite float or an int well within the float range. Else None, and the
+    general path takes the point and names any problem. (Per request, that path's set
+    operations and numpy checks cost more than the point's row: docs/BENCHMARKS.md.)"""
+    d = len(features)
+    if type(point) is dict:
+        if len(point) != d:
+            return None
+        point = [point.get(name) for name in features]  # an unknown name leaves a None
+    elif type(point) is not list or len(point) != d:
+        return None
+    for value in point:
+        kind = type(value)
+        if kind is float:
+            if value - value != 0.0:  # inf or NaN
+                return None
+        elif kind is not int or not -_PLAIN_INT < value < _PLAIN_INT:
+            return None
+    return point
 
 
 def _row_from_object(i: int, point: dict, features: list[str], allow_missing: bool) -> list:
