@@ -12,7 +12,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from detection.models import WRITE_ROLES, Detector, Membership, ModelVersion, Project, Role
-from detection.rawsql import RowLookup, selected_fields
+from detection.rawsql import RowLookup, loaded_instance, selected_fields
 
 
 class Need(Enum):
@@ -156,7 +156,8 @@ def checked_detector(detector: Detector | None, need: Need) -> Detector:
     if detector.active_version_id is None:
         detector.active_version = None
     else:
-        detector.active_version = ModelVersion.from_db(
+        detector.active_version = loaded_instance(
+            ModelVersion,
             detector._state.db,
             ["id", "detector_id", *_VERSION_FIELDS],
             [

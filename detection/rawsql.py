@@ -4,12 +4,39 @@ The ORM's query compiler cost more than everything else a one-point scoring requ
 `Model.objects.raw()` still maps columns to fields and looks up each column's converters on every
 call (a quarter of a millisecond). A `RowLookup` does that once per process and then only runs
 the statement and converts the values, as the ORM would (booleans, aware datetimes, ...).
+Its instances are made by `loaded_instance`, as `Model.from_db` makes them, without running
+`Model.__init__` where nothing depends on it.
 """
 
 from collections.abc import Callable, Sequence
 
 from django.db import connection
 from django.db.models import Field, Model
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
+
+_FROM_DB = Model.from_db.__func__
+
+
+def loaded_instance(model: type[Model], db: str, attnames: Sequence[str], values: Sequence):
+    """`model.from_db(db, attnames, values)`: an instance loaded from the database with those
+    fields (the others deferred). Unless the model has its own `from_db` or a pre_init or
+    post_init receiver, the values go straight into the instance's __dict__, where
+    `Model.__init__` would put them one field at a time after building the deferred fields'
+    list: 10 us of a one-point scoring request per instance (two or three per request:
+    docs/BENCHMARKS.md). tests/detection/test_rawsql.py checks that both give the same instance."""
+    if (
+        model.from_db.__func__ is not _FROM_DB
+        or pre_init.has_listeners(model)
+        or post_init.has_listeners(model)
+    ):
+        return model.from_db(db, attnames, values)
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(attnames, values, strict=True))
+    state = instance._state = ModelState()
+    state.adding = False
+    state.db = db
+    return instance
 
 
 def selected_fields(model: type[Model], names: Sequence[str] | None = None) -> list[Field]:
@@ -75,7 +102,7 @@ class RowLookup:
             for index, column, functions in converters:
                 for convert in functions:
                     values[index] = convert(values[index], column, connection)
-            instances.append(model.from_db(connection.alias, names, values))
+            instances.append(loaded_instance(model, connection.alias, names, values))
         if instances[-1] is not None:
             for name, value in zip(self.extra, row[extra_start:], strict=True):
                 setattr(instances[-1], name, value)

@@ -2,9 +2,10 @@
 
 import pytest
 from django.db import connection
+from django.db.models.signals import post_init
 
 from detection.models import Detector
-from detection.rawsql import RowLookup, selected_fields
+from detection.rawsql import RowLookup, loaded_instance, selected_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +62,51 @@ def test_fields_not_named_are_deferred_and_load_on_first_use(
     assert "params" in got.get_deferred_fields() and "name" not in got.get_deferred_fields()
     with django_assert_num_queries(1):
         assert got.params == trained_detector.params
+
+
+def _rows(trained_detector, user):
+    """(model, attnames, values) as the database gives them: every field, and a few."""
+    version = trained_detector.active_version
+    cases = []
+    for instance in (trained_detector, version, user):
+        fields = instance._meta.concrete_fields
+        names = [f.attname for f in fields]
+        values = [getattr(instance, name) for name in names]
+        cases.append((type(instance), names, values))
+        cases.append((type(instance), names[:1] + names[-2:], values[:1] + values[-2:]))
+    return cases
+
+
+def test_loaded_instance_is_the_instance_from_db_makes(trained_detector, alice):
+    for model, names, values in _rows(trained_detector, alice):
+        ours = loaded_instance(model, "default", names, values)
+        orms = model.from_db("default", names, values)
+        assert type(ours) is model
+        assert _fields(ours) == _fields(orms), model
+        assert ours.get_deferred_fields() == orms.get_deferred_fields(), model
+        assert (ours._state.adding, ours._state.db) == (False, "default")
+
+
+def _fields(instance) -> dict:
+    return {k: v for k, v in instance.__dict__.items() if k != "_state"}
+
+
+def test_loaded_instance_skips_init_unless_a_receiver_listens(trained_detector, alice, monkeypatch):
+    (model, names, values), *_ = _rows(trained_detector, alice)
+
+    def no_init(self, *args, **kwargs):
+        raise AssertionError("Model.__init__ ran")
+
+    monkeypatch.setattr(model, "__init__", no_init)
+    assert loaded_instance(model, "default", names, values).pk == trained_detector.pk
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=model)
+    try:
+        with pytest.raises(AssertionError, match="Model.__init__ ran"):
+            loaded_instance(model, "default", names, values)  # the ORM's way, with __init__
+    finally:
+        post_init.disconnect(receiver, sender=model)
