@@ -273,8 +273,12 @@ class Pipeline:
                 f"got shape {arr.shape}"
             )
         X = as_matrix(arr, self.feature_names, action="score")
-        filled, missing = self.preprocessor.fill_missing(X)
-        raw, score, _, explanation = self._score_row(filled, missing)
+        values = X[0].tolist()
+        if all(v - v == 0.0 for v in values):  # all finite (numpy's check costs more): no policy
+            raw, score, _, explanation = self._score_values(values, None)
+        else:
+            filled, missing = self.preprocessor.fill_missing(X)
+            raw, score, _, explanation = self._score_row(filled, missing)
         return {
             "score": score,
             "band": band_for(score),
@@ -288,7 +292,14 @@ class Pipeline:
     ) -> tuple[float, float, dict[str, float], dict]:
         """Raw score, score, member scores and explanation of a 1-row matrix, in plain Python
         where numpy's per-call cost on one row would exceed the work."""
-        values = filled[0].tolist()
+        return self._score_values(
+            filled[0].tolist(), None if missing is None else missing[0].tolist()
+        )
+
+    def _score_values(
+        self, values: list[float], missing: list[bool] | None
+    ) -> tuple[float, float, dict[str, float], dict]:
+        """`_score_row` of one filled row's values and its missing-value flags."""
         raw, members = self.detector.score_one_with_members(self.preprocessor.scale_one(values))
         score = self.calibrator.score_one(raw)
         if members is None:
@@ -299,7 +310,7 @@ class Pipeline:
             self.threshold,
             members,
             self.member_labels,
-            None if missing is None else missing[0].tolist(),
+            missing,
         )
         return raw, score, members, explanation
 

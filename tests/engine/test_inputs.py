@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from detection.engine import ConfigError, InputError, build_pipeline
+from detection.engine.preprocessing import Preprocessor
 
 from .conftest import FEATURES
 
@@ -147,6 +148,24 @@ def test_one_row_is_scored_but_not_trained_on(rejecting):
         rejecting.score_one([1.0, 2.0])
 
 
+def test_one_row_applies_the_missing_value_policy_only_when_a_value_is_not_finite(
+    rejecting, imputing, monkeypatch
+):
+    finite = [0.1, 0.2, 0.3, 0.4]
+    want = rejecting.score([finite]).score[0]
+    with monkeypatch.context() as patched:  # a finite row needs no policy, so no numpy check
+        patched.setattr(
+            Preprocessor, "fill_missing", lambda *a: pytest.fail("fill_missing was called")
+        )
+        assert rejecting.score_one(finite)["score"] == pytest.approx(want)
+    with pytest.raises(InputError, match="infinite value in column `mem` at row 0"):
+        rejecting.score_one([0.1, INF, 0.3, 0.4])
+    with pytest.raises(InputError, match="missing value \\(NaN\\) in column `net` at row 0"):
+        rejecting.score_one([0.1, 0.2, 0.3, NAN])
+    imputed = imputing.score_one([0.1, 0.2, NAN, 0.4])
+    assert imputed["score"] == pytest.approx(imputing.score([[0.1, 0.2, NAN, 0.4]]).score[0])
+
+
 @pytest.mark.parametrize(
     "algorithm", ["isolation_forest", "ocsvm", "lof", "robust_z", "iqr", "ecod", "ensemble"]
 )
@@ -204,9 +223,7 @@ def test_build_pipeline_names_the_bad_argument(kwargs, param, message):
 def test_batches_scored_in_parts_concatenate_to_the_whole(normal_data):
     from detection.engine import ScoreBatch, build_pipeline
 
-    pipeline = build_pipeline("ensemble", feature_names=FEATURES, missing="impute").fit(
-        normal_data
-    )
+    pipeline = build_pipeline("ensemble", feature_names=FEATURES, missing="impute").fit(normal_data)
     X = normal_data[:90] * 1.4
     X[5, 2] = np.nan  # a gap in the first part only
     whole = pipeline.score(X)
