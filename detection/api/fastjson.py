@@ -69,7 +69,7 @@ class FastJSONRenderer(JSONRenderer):
 
 class FastJSONRequest(Request):
     """DRF's request, reading a plain `application/json` body with orjson directly when the
-    view's first parser is FastJSONParser (the one DRF would pick): the same data, and 10-25 us
+XX
     less of a one-point scoring request than DRF's negotiation, stream and parser calls
     (docs/BENCHMARKS.md, 2026-12-03)."""
 
