@@ -209,6 +209,23 @@ class Label(models.TextChoices):
     MISSED = "missed", "Missed anomaly"
 
 
+def unlink_points(collector, field, sub_objs, using):
+    """SET_NULL for the points of deleted model versions, found through their detectors.
+
+    Points have no index on `model_version` (see ScoredPoint), so Django's own SET_NULL would
+    read the whole table for every deleted version. A point's version is always one of its own
+    detector's, so the deleted versions' detectors (the collector holds the versions) narrow
+    the update to those detectors' points, through the (detector, event_time) index. When the
+    detector goes too, its points are deleted before this update runs, and it finds none."""
+    detectors = {version.detector_id for version in collector.data.get(ModelVersion, ())}
+    if detectors:
+        sub_objs = sub_objs.filter(detector_id__in=detectors)
+    collector.add_field_update(field, None, sub_objs)
+
+
+unlink_points.lazy_sub_objs = True  # as SET_NULL: the update is a query, not a list of points
+
+
 class ScoredPoint(models.Model):
     class Source(models.TextChoices):
         API = "api", "API"
@@ -218,10 +235,13 @@ class ScoredPoint(models.Model):
 
     # Points are stored tens of thousands a second, so every per-row cost on insert counts:
     # - No index on `detector` alone: (detector, event_time) below serves every lookup by it.
+    # - No index on `model_version`: it took a fifth of PostgreSQL's time to store a batch
+    #   (docs/BENCHMARKS.md), and only a version's deletion looks points up by it, which
+    #   unlink_points does through the detector's index instead.
     # - No database constraint on `detector` and `model_version`: PostgreSQL checks one per row
     #   at commit (70 ms for 10,000 points). points_ingest instead locks both rows once while it
     #   writes, and deleting either first waits for that lock (detection/receivers.py), so the
-    #   cascade below still reaches every point.
+    #   deletions below still reach every point.
     detector = models.ForeignKey(
         Detector,
         on_delete=models.CASCADE,
@@ -232,8 +252,9 @@ class ScoredPoint(models.Model):
     model_version = models.ForeignKey(
         ModelVersion,
         null=True,
-        on_delete=models.SET_NULL,
+        on_delete=unlink_points,
         related_name="points",
+        db_index=False,
         db_constraint=False,
     )
     event_time = models.DateTimeField()

@@ -61,6 +61,23 @@ def test_it_unlinks_the_points_of_a_deleted_model_version(trained_detector):
 
 
 @pytest.mark.django_db
+def test_it_finds_a_deleted_versions_points_through_their_detector(trained_detector):
+    # Points have no index on their version: the update must name the detector, whose index
+    # finds them, or it reads every detector's points.
+    _, ids = ingest(trained_detector)
+    with CaptureQueriesContext(connection) as queries:
+        ModelVersion.objects.filter(pk=trained_detector.active_version_id).delete()
+    updates = [
+        q["sql"] for q in queries if q["sql"].startswith("UPDATE") and "scoredpoint" in q["sql"]
+    ]
+    assert len(updates) == 1
+    assert '"detector_id" IN' in updates[0] and '"model_version_id" IN' in updates[0]
+    assert set(
+        ScoredPoint.objects.filter(pk__in=ids).values_list("model_version_id", flat=True)
+    ) == {None}
+
+
+@pytest.mark.django_db
 def test_it_stores_nothing_when_the_detector_is_deleted_while_scoring(trained_detector):
     # The request loaded the detector and its model; the row went before the points were written.
     stale = Detector.objects.select_related("active_version").get(pk=trained_detector.pk)
