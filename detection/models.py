@@ -235,7 +235,7 @@ class ScoredPoint(models.Model):
 
     # Points are stored tens of thousands a second, so every per-row cost on insert counts:
     # - No index on `detector` alone: (detector, event_time) below serves every lookup by it.
-    # - No index on `model_version`: it took a fifth of PostgreSQL's time to store a batch
+    # - No index on `model_version`: it took a quarter of PostgreSQL's CPU time to store a batch
     #   (docs/BENCHMARKS.md), and only a version's deletion looks points up by it, which
     #   unlink_points does through the detector's index instead.
     # - No database constraint on `detector` and `model_version`: PostgreSQL checks one per row
