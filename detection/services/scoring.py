@@ -211,9 +211,9 @@ def points_ingest(
     with `with_answers` the API's answers in `Scored.answers`.
 
     The points are scored ROWS_PER_PART at a time (on PostgreSQL the first part is
-    FIRST_PART_ROWS). The first part is scored before the transaction: a request of one part
-    (most are) holds no lock while it is scored, which matters on SQLite, where writers take
-    turns. Further parts are scored as they are stored,
+    FIRST_PART_ROWS and the last LAST_PART_ROWS). The first part is scored before the
+    transaction: a request of one part (most are) holds no lock while it is scored, which
+    matters on SQLite, where writers take turns. Further parts are scored as they are stored,
     so the database stores one part (PostgreSQL's server, SQLite's writer thread) while the
     next is scored here. On PostgreSQL the answers are written in that time too: the server
     takes longer to store a part than this thread to score it (bench/api.py).
@@ -398,22 +398,30 @@ _COLUMNS = (
 
 
 # Points are scored and turned into rows this many at a time (see points_ingest); on
-# PostgreSQL the first part is smaller: the server, which stores rows as they arrive (COPY),
-# has nothing to do until it is scored. A 10,000-point batch was stored 6-15 ms sooner with a
-# first part of 500 (bench/api.py). SQLite's writer takes whole INSERTs of up to 2000 rows, and
-# a whole first part scored before the transaction is scored without holding the write lock.
+# PostgreSQL the first and last parts are smaller: the server, which stores rows as they arrive
+# (COPY), has nothing to do until the first part is scored, and stores the last one after this
+# thread is done. A 10,000-point batch was stored 6-15 ms sooner with a first part of 500
+# (bench/api.py); with a last part of 400, the wait for the server at the COPY's end went from
+# 16-19 ms to 10-11 in three runs of four (docs/BENCHMARKS.md). SQLite's writer takes whole
+# INSERTs of up to 2000 rows, and a whole first part scored before the transaction is scored
+# without holding the write lock.
 ROWS_PER_PART = 2000
 FIRST_PART_ROWS = 500
+LAST_PART_ROWS = 400
 
 
-def _part_slices(count: int, first: int) -> list[slice]:
+def _part_slices(count: int, first: int, last: int | None = None) -> list[slice]:
     """The parts of `count` rows: `first` rows (at most ROWS_PER_PART), then ROWS_PER_PART at a
-    time."""
+    time; with `last`, a final part longer than that is split to end with `last` rows."""
     first = min(first, ROWS_PER_PART, count)
-    return [slice(0, first)] + [
+    parts = [slice(0, first)] + [
         slice(start, min(start + ROWS_PER_PART, count))
         for start in range(first, count, ROWS_PER_PART)
     ]
+    end = parts[-1]
+    if last is not None and len(parts) > 1 and end.stop - end.start > last:
+        parts[-1:] = [slice(end.start, end.stop - last), slice(end.stop - last, end.stop)]
+    return parts
 
 
 class _ScoredParts:
@@ -436,8 +444,10 @@ class _ScoredParts:
             self.received = adapt(now)
             self.times = [self.received if t is now else adapt(t) for t in times]
         self.batches: list[engine.ScoreBatch] = []
-        first = FIRST_PART_ROWS if connection.vendor == "postgresql" else ROWS_PER_PART
-        self._parts = _part_slices(len(times), first)
+        if connection.vendor == "postgresql":
+            self._parts = _part_slices(len(times), FIRST_PART_ROWS, LAST_PART_ROWS)
+        else:
+            self._parts = _part_slices(len(times), ROWS_PER_PART)
         self._first = self._score(self.matrix[self._parts[0]])
 
     def _score(self, matrix: np.ndarray) -> engine.ScoreBatch:

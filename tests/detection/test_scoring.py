@@ -292,10 +292,11 @@ def test_it_stores_a_large_batch_with_gaps_in_order(
     project, alice, dataset, alice_client, monkeypatch
 ):
     # Scored in parts of 500 (only the first has a gap; on PostgreSQL the parts are 200, 500,
-    # 500 and 300, and the answers are written part by part while the rows are copied in).
+    # 500, 200 and 100, and the answers are written part by part while the rows are copied in).
     # SQLite writes them in 4 multi-row INSERTs, the last one shorter.
     monkeypatch.setattr(scoring_service, "FIRST_PART_ROWS", 200)
     monkeypatch.setattr(scoring_service, "ROWS_PER_PART", 500)
+    monkeypatch.setattr(scoring_service, "LAST_PART_ROWS", 100)
     monkeypatch.setattr(scoring_service, "SQLITE_ROWS_PER_INSERT", 400)
     detector = services.detector_create(
         project=project,
@@ -348,6 +349,27 @@ def test_a_batch_is_scored_in_parts_the_first_one_small():
     covered = [i for part in parts for i in range(10_000)[part]]
     assert covered == list(range(10_000))
     assert all(part.stop - part.start == step for part in parts[1:-1])
+
+
+def test_on_postgresql_the_last_part_is_small_too():
+    first, step = scoring_service.FIRST_PART_ROWS, scoring_service.ROWS_PER_PART
+    last = scoring_service.LAST_PART_ROWS
+
+    def slices(count):
+        return scoring_service._part_slices(count, first, last)
+
+    assert slices(first) == [slice(0, first)]  # one part: nothing to overlap
+    assert slices(first + last) == [slice(0, first), slice(first, first + last)]
+    assert slices(first + last + 1) == [
+        slice(0, first),
+        slice(first, first + 1),
+        slice(first + 1, first + last + 1),
+    ]
+    parts = slices(10_000)
+    covered = [i for part in parts for i in range(10_000)[part]]
+    assert covered == list(range(10_000))
+    assert parts[0] == slice(0, first) and parts[-1] == slice(10_000 - last, 10_000)
+    assert all(0 < part.stop - part.start <= step for part in parts)
 
 
 def test_it_asks_for_retraining_when_the_model_file_is_outdated(trained_detector, alice_client):
