@@ -90,8 +90,7 @@ def _plain_matrix(rows: list[list], d: int) -> np.ndarray | None:
     the values straight into the matrix (np.fromiter) took half of np.array's time for 10,000
     points (docs/BENCHMARKS.md); it would also take strings and booleans, hence the types first.
     """
-    values = chain.from_iterable(rows)
-    if not set(map(type, values)) <= _NUMBER_TYPES:
+    if not set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
         return None
     try:
         matrix = np.fromiter(chain.from_iterable(rows), np.float64, count=len(rows) * d)
