@@ -41,8 +41,10 @@ def points_matrix(points, features: list[str], *, allow_missing: bool) -> np.nda
         if row is not None:
             return np.array([row], dtype=np.float64)
     d = len(features)
+    kinds = None  # the values' types, once known
     if set(map(type, points)) == {list} and set(map(len, points)) == {d}:
-        matrix = _plain_matrix(points, d)
+        kinds = set(map(type, chain.from_iterable(points)))
+        matrix = _plain_matrix(points, d) if kinds <= _NUMBER_TYPES else None
         if matrix is not None:
             return matrix
     rows = (
@@ -64,7 +66,8 @@ def points_matrix(points, features: list[str], *, allow_missing: bool) -> np.nda
                 f"point {i} has {len(row)} values; the detector expects {d} ({', '.join(features)})"
             )
 
-    kinds = set(map(type, chain.from_iterable(rows)))
+    if kinds is None:
+        kinds = set(map(type, chain.from_iterable(rows)))
     if not kinds <= _NUMBER_TYPES:
         allowed = _NUMBER_TYPES | ({type(None)} if allow_missing else set())
         for i, row in enumerate(rows):
@@ -85,13 +88,11 @@ def points_matrix(points, features: list[str], *, allow_missing: bool) -> np.nda
 
 
 def _plain_matrix(rows: list[list], d: int) -> np.ndarray | None:
-    """The matrix of rows that are all lists of d values, when every value is a finite float or
-    an int within the float range; else None, and the general path names the problem. Reading
-    the values straight into the matrix (np.fromiter) took half of np.array's time for 10,000
-    points (docs/BENCHMARKS.md); it would also take strings and booleans, hence the types first.
+    """The matrix of rows that are all lists of d ints and floats, when every value is finite
+    and within the float range; else None, and the general path names the problem. Reading the
+    values straight into the matrix (np.fromiter) took half of np.array's time for 10,000 points
+    (docs/BENCHMARKS.md); it would also take strings and booleans: the caller checks the types.
     """
-    if not set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
-        return None
     try:
         matrix = np.fromiter(chain.from_iterable(rows), np.float64, count=len(rows) * d)
     except OverflowError:
