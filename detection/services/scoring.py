@@ -12,7 +12,7 @@ import functools
 import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -210,13 +210,13 @@ def points_ingest(
     """Score and store points; returns the scores and the new point ids (in input order), and
     with `with_answers` the API's answers in `Scored.answers`.
 
-    The points are scored ROWS_PER_PART at a time (on PostgreSQL the first part is
-    FIRST_PART_ROWS and the last LAST_PART_ROWS). The first part is scored before the
+    The points are scored ROWS_PER_PART at a time (the last part is LAST_PART_ROWS, and on
+    PostgreSQL the first is FIRST_PART_ROWS). The first part is scored before the
     transaction: a request of one part (most are) holds no lock while it is scored, which
     matters on SQLite, where writers take turns. Further parts are scored as they are stored,
     so the database stores one part (PostgreSQL's server, SQLite's writer thread) while the
-    next is scored here. On PostgreSQL the answers are written in that time too: the server
-    takes longer to store a part than this thread to score it (bench/api.py).
+    next is scored here, and each part's answers are written while it is stored: the ids are
+    drawn before the first row goes in.
     """
     version = active_version(detector)
     pipeline = pipeline_for(version)
@@ -397,14 +397,15 @@ _COLUMNS = (
 )
 
 
-# Points are scored and turned into rows this many at a time (see points_ingest); on
-# PostgreSQL the first and last parts are smaller: the server, which stores rows as they arrive
-# (COPY), has nothing to do until the first part is scored, and stores the last one after this
-# thread is done. A 10,000-point batch was stored 6-15 ms sooner with a first part of 500
-# (bench/api.py); with a last part of 400, the wait for the server at the COPY's end went from
-# 16-19 ms to 10-11 in three runs of four (docs/BENCHMARKS.md). SQLite's writer takes whole
-# INSERTs of up to 2000 rows, and a whole first part scored before the transaction is scored
-# without holding the write lock.
+# Points are scored and turned into rows this many at a time (see points_ingest). The last
+# part is smaller: the database stores it after this thread is done. With a last part of 400,
+# the wait for PostgreSQL's server at the COPY's end went from 16-19 ms to 10-11 in three runs
+# of four, and for SQLite's writer from 12-14 ms to about 3 (docs/BENCHMARKS.md). On PostgreSQL
+# the first part is smaller too: the server, which stores rows as they arrive (COPY), has
+# nothing to do until the first part is scored; a 10,000-point batch was stored 6-15 ms sooner
+# with a first part of 500 (bench/api.py). On SQLite a whole first part is scored before the
+# transaction, without holding the write lock, and its writer takes whole INSERTs of up to 2000
+# rows.
 ROWS_PER_PART = 2000
 FIRST_PART_ROWS = 500
 LAST_PART_ROWS = 400
@@ -444,10 +445,8 @@ class _ScoredParts:
             self.received = adapt(now)
             self.times = [self.received if t is now else adapt(t) for t in times]
         self.batches: list[engine.ScoreBatch] = []
-        if connection.vendor == "postgresql":
-            self._parts = _part_slices(len(times), FIRST_PART_ROWS, LAST_PART_ROWS)
-        else:
-            self._parts = _part_slices(len(times), ROWS_PER_PART)
+        first = FIRST_PART_ROWS if connection.vendor == "postgresql" else ROWS_PER_PART
+        self._parts = _part_slices(len(times), first, LAST_PART_ROWS)
         self._first = self._score(self.matrix[self._parts[0]])
 
     def _score(self, matrix: np.ndarray) -> engine.ScoreBatch:
@@ -457,6 +456,11 @@ class _ScoredParts:
 
     def rows(self, ids: list[int] | None = None) -> Iterator[tuple]:
         """With `ids`, each row starts with its id."""
+        return itertools.chain.from_iterable(self.parts(ids))
+
+    def parts(self, ids: list[int] | None = None) -> Iterator[Iterator[tuple]]:
+        """The rows a part at a time; a part's answers are written when the next part is asked
+        for, that is while the database stores the part."""
         answering = ids is not None and self.with_answers
         if answering:
             self.answers = []
@@ -466,7 +470,7 @@ class _ScoredParts:
             self.batches.append(batch)
             is_anomaly = batch.score >= self.threshold
             # zip in C: repeat() never ends, and every list here has the part's length
-            yield from zip(
+            yield zip(
                 *([] if ids is None else [ids[part]]),
                 repeat(self.detector.pk),
                 repeat(self.version.pk),
@@ -501,7 +505,7 @@ def _insert(parts: _ScoredParts) -> list[int]:
     if connection.vendor == "postgresql":
         return _insert_postgresql(table, parts, count)
     if connection.vendor == "sqlite":
-        return _insert_sqlite(table, parts.rows(), count)
+        return _insert_sqlite(table, parts, count)
     objects = ScoredPoint.objects.bulk_create(
         [ScoredPoint(**dict(zip(_COLUMNS, row, strict=True))) for row in parts.rows()],
         batch_size=1000,
@@ -533,48 +537,55 @@ def _values_json(detector: Detector, matrix: np.ndarray) -> list[str]:
 SQLITE_ROWS_PER_INSERT = 2000
 
 
-def _insert_sqlite(table: str, rows: Iterable[tuple], count: int) -> list[int]:
+def _insert_sqlite(table: str, parts: _ScoredParts, count: int) -> list[int]:
     # Many rows per INSERT: executemany runs the statement once per row, and each run has its
     # own start-up and AUTOINCREMENT bookkeeping (a third of the time for 10k points).
-    # The write lock is held from BEGIN IMMEDIATE to commit, so no other writer interleaves, and
-    # SQLite numbers the rows of a multi-row VALUES in order (max + 1 each): the ids are the
-    # last n.
     per_statement = min(
-        SQLITE_ROWS_PER_INSERT, connection.features.max_query_params // len(_COLUMNS)
+        SQLITE_ROWS_PER_INSERT, connection.features.max_query_params // (len(_COLUMNS) + 1)
     )
-    row = "(" + ", ".join(["?"] * len(_COLUMNS)) + ")"
-    columns = ", ".join(f'"{c}"' for c in _COLUMNS)
+    row = "(" + ", ".join(["?"] * (len(_COLUMNS) + 1)) + ")"
+    columns = ", ".join(f'"{c}"' for c in ("id", *_COLUMNS))
     # The sqlite3 connection itself, in the same transaction: Django's cursor would rewrite
     # every %s of these long statements into ? with a regex (14 ms for 10k points).
     raw = connection.connection
+    ids = _next_sqlite_ids(raw, table, count)
 
     def insert(chunk: tuple[tuple, ...]) -> None:
         sql = f'INSERT INTO "{table}" ({columns}) VALUES ' + ", ".join([row] * len(chunk))
         raw.execute(sql, list(itertools.chain.from_iterable(chunk)))
 
     if count <= per_statement:  # one statement: nothing to overlap
-        insert(tuple(rows))
-        return _last_rowids(raw, count)
+        insert(tuple(parts.rows(ids)))
+        return ids
     # SQLite inserts with the GIL released, so a second thread runs the statements while this
-    # one scores the next part and builds its rows. Nothing else uses the connection
-    # meanwhile: this thread only waits for the writer at the end.
+    # one writes the answers, scores the next part and builds its rows. Nothing else uses the
+    # connection meanwhile: this thread only waits for the writer at the end.
     writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-insert")
     inserts = []
     try:
-        for chunk in itertools.batched(rows, per_statement):
-            inserts.append(writer.submit(insert, chunk))
+        for part in parts.parts(ids):
+            for chunk in itertools.batched(part, per_statement):
+                inserts.append(writer.submit(insert, chunk))
     except BaseException:
         writer.shutdown(wait=True, cancel_futures=True)  # before the atomic block rolls back
         raise
     writer.shutdown(wait=True)
     for done in inserts:
         done.result()  # the first failure, if any, is raised here (and the atomic block undoes)
-    return _last_rowids(raw, count)
+    return ids
 
 
-def _last_rowids(raw, count: int) -> list[int]:
-    last = raw.execute("SELECT last_insert_rowid()").fetchone()[0]
-    return list(range(last - count + 1, last + 1))
+def _next_sqlite_ids(raw, table: str, count: int) -> list[int]:
+    """The ids SQLite would give the next `count` rows of an AUTOINCREMENT table: one more than
+    the larger of its largest id and the largest it ever gave (sqlite_sequence). The write lock
+    is held from BEGIN IMMEDIATE to commit, so no other writer takes them first; the rows are
+    inserted with these ids, and SQLite moves sqlite_sequence past them."""
+    (last,) = raw.execute(
+        f'SELECT max(coalesce((SELECT max("id") FROM "{table}"), 0), '
+        "coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0))",
+        [table],
+    ).fetchone()
+    return list(range(last + 1, last + count + 1))
 
 
 # Column types of the binary COPY: "id", then _COLUMNS. The json columns are sent as text:

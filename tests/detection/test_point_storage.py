@@ -225,6 +225,30 @@ def test_one_point_takes_a_transaction_when_a_receiver_writes_with_it(trained_de
     assert ScoredPoint.objects.count() == 0  # rolled back with the receiver's failure
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_takes_the_ids_after_every_id_ever_given(trained_detector, monkeypatch):
+    # The ids are drawn before the rows go in (SQLite: from the table and sqlite_sequence).
+    # Small parts so that the batch goes through the writer thread in several statements.
+    from detection.services import scoring
+
+    monkeypatch.setattr(scoring, "ROWS_PER_PART", 200)
+    monkeypatch.setattr(scoring, "FIRST_PART_ROWS", 100)
+    monkeypatch.setattr(scoring, "LAST_PART_ROWS", 50)
+    monkeypatch.setattr(scoring, "SQLITE_ROWS_PER_INSERT", 150)
+    detector = Detector.objects.select_related("active_version").get(pk=trained_detector.pk)
+    _, first = ingest(detector, n=700)
+    assert first == list(range(first[0], first[0] + 700))
+    ScoredPoint.objects.filter(pk__gt=first[0]).delete()  # the largest ids are gone
+    _, second = ingest(detector, n=700)
+    assert second == list(range(first[-1] + 1, first[-1] + 701))  # none given twice
+    _, (lone,) = ingest(detector, n=1)  # numbered by the database itself
+    assert lone == second[-1] + 1
+    stored = ScoredPoint.objects.filter(pk__in=second).order_by("pk")
+    scores = [p.score for p in stored]
+    expected, _ = ingest(detector, n=700)
+    assert scores == pytest.approx(expected.batch.score.tolist(), abs=1e-9)
+
+
 @pytest.mark.skipif(SCALE, reason="the embedded tier's SQLite")
 @pytest.mark.django_db(transaction=True)
 def test_on_sqlite_one_point_is_one_statement_too(trained_detector):

@@ -291,9 +291,9 @@ def test_it_tells_a_missing_detector_from_a_strangers_as_before(trained_detector
 def test_it_stores_a_large_batch_with_gaps_in_order(
     project, alice, dataset, alice_client, monkeypatch
 ):
-    # Scored in parts of 500 (only the first has a gap; on PostgreSQL the parts are 200, 500,
-    # 500, 200 and 100, and the answers are written part by part while the rows are copied in).
-    # SQLite writes them in 4 multi-row INSERTs, the last one shorter.
+    # Scored in parts (only the first has a gap), and the answers are written part by part
+    # while the rows are stored: on PostgreSQL 200, 500, 500, 200 and 100 rows; on SQLite 500,
+    # 500, 400 and 100, in 6 multi-row INSERTs of at most 400 rows.
     monkeypatch.setattr(scoring_service, "FIRST_PART_ROWS", 200)
     monkeypatch.setattr(scoring_service, "ROWS_PER_PART", 500)
     monkeypatch.setattr(scoring_service, "LAST_PART_ROWS", 100)
