@@ -160,7 +160,8 @@ def test_a_big_batch_scores_its_members_in_threads_with_the_same_result(
 
     pipeline = fitted["ensemble"]
     rng = np.random.default_rng(5)
-    X = normal_data[rng.integers(0, len(normal_data), 2500)] * rng.uniform(0.5, 2.0, (2500, 1))
+    n = ensemble.PARALLEL_ROWS + 500
+    X = normal_data[rng.integers(0, len(normal_data), n)] * rng.uniform(0.5, 2.0, (n, 1))
     threads = []
     real_pool = ensemble.ThreadPoolExecutor
 
@@ -170,7 +171,7 @@ def test_a_big_batch_scores_its_members_in_threads_with_the_same_result(
 
     monkeypatch.setattr(ensemble, "ThreadPoolExecutor", counting_pool)
     parallel = pipeline.detector.score_with_members(X)
-    assert threads, "2,500 rows should be scored in threads"
+    assert threads, f"{n} rows should be scored in threads"
     monkeypatch.setattr(ensemble, "PARALLEL_ROWS", 10**9)
     threads.clear()
     serial = pipeline.detector.score_with_members(X)

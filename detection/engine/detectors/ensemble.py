@@ -31,8 +31,12 @@ from .base import Detector, Step
 MEMBER_CAP = 400.0
 #: Batches of at least this many rows score their members side by side in threads: members
 #: work in numpy and BLAS, which release the GIL, so a big batch uses more than one core
-#: (10,000 rows: Isolation Forest 16 ms and kNN 14 ms, together about 18 ms on 2 cores).
-PARALLEL_ROWS = 2000
+#: (10,000 rows: Isolation Forest 16 ms and kNN 14 ms, together about 18 ms on 2 AMD cores;
+#: 47-49 against 61-63 ms in all on 2 Intel ones). Below it the threads gain nothing: 2,000
+#: rows took 10-14 ms either way, and a stored batch, scored 2,000 rows at a time while the
+#: database writes the last part on the other core, was stored 2-65 ms sooner without them
+#: (docs/BENCHMARKS.md, 2026-12-03, afternoon).
+PARALLEL_ROWS = 4000
 
 
 class EnsembleDetector(Detector):
