@@ -36,10 +36,10 @@ def connect(path, timeout: float = 20):
     return handler["default"]
 
 
-def write_batch(connection) -> None:
+def write_batch(connection, rows: int = ROWS) -> None:
     connection.set_autocommit(False)
     with connection.cursor() as cursor:
-        cursor.executemany("INSERT INTO t (body) VALUES (%s)", [("x" * ROW_BYTES,)] * ROWS)
+        cursor.executemany("INSERT INTO t (body) VALUES (%s)", [("x" * ROW_BYTES,)] * rows)
     connection.commit()
     connection.set_autocommit(True)
 
@@ -86,6 +86,28 @@ def test_its_thread_checkpoints_soon_after_a_commit(database):
             lambda: checkpointer.checkpoints > done  # noqa: B023
             and path.stat().st_size >= size + ROWS * ROW_BYTES  # noqa: B023
         )
+
+
+def test_after_a_big_checkpoint_the_next_commit_is_checkpointed_at_once(database, monkeypatch):
+    # Held back, the next batch's checkpoint ran into the batch after it, and the WAL could not
+    # start over (base.Checkpointer._run).
+    path, connection = database
+    monkeypatch.setattr(base, "MIN_INTERVAL", 30.0)
+    checkpointer = base.checkpointer_for(str(path))
+    for _ in range(2):
+        done = checkpointer.checkpoints
+        write_batch(connection)  # about 1,500 pages
+        assert wait_for(lambda: checkpointer.checkpoints > done, seconds=5)  # noqa: B023
+
+
+def test_small_commits_in_a_row_share_a_checkpoint(database, monkeypatch):
+    path, connection = database
+    monkeypatch.setattr(base, "MIN_INTERVAL", 30.0)
+    checkpointer = base.checkpointer_for(str(path))
+    write_batch(connection, rows=1)
+    assert wait_for(lambda: checkpointer.checkpoints == 1)
+    write_batch(connection, rows=1)
+    assert not wait_for(lambda: checkpointer.checkpoints > 1, seconds=1)
 
 
 def test_it_leaves_in_memory_databases_alone(transactional_db):

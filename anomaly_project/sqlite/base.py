@@ -5,9 +5,10 @@ In WAL mode a commit appends its pages to the -wal file, and the commit that tak
 checkpoint. A stored batch of 10,000 points writes about 1,500 pages, so each such request paid
 for a checkpoint of 20-30 ms before it could answer. Here a connection checkpoints on its own
 only past SAFETY_NET_PAGES (for when the thread below falls behind), and one thread per process
-and database file checkpoints after commits, at most every MIN_INTERVAL seconds, on its own
-connection. Its checkpoints are PASSIVE: they never wait for, nor block, readers and writers,
-and SQLite releases the GIL while it copies.
+and database file checkpoints after commits, on its own connection: at most every MIN_INTERVAL
+seconds, or right after the commit when the last checkpoint was a big one (see _run). Its
+checkpoints are PASSIVE: they never wait for, nor block, readers and writers, and SQLite
+releases the GIL while it copies.
 
 Writers also take turns before SQLite sees them (WriterTurns). A write transaction that finds the
 database locked waits in SQLite's busy handler, which sleeps 1, 2, 5, 10 ms and so on between
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SAFETY_NET_PAGES = 10_000  # about 40 MB of WAL with 4 KiB pages
 MIN_INTERVAL = 0.5  # seconds between two checkpoints of one database by one process
+BIG_CHECKPOINT_PAGES = 256  # ... unless the last one copied this many pages (1 MB) or more
 IDLE_INTERVAL = 5.0  # and at least this often while the process lives (writes in autocommit)
 NICE = 10  # the thread's priority: checkpoints are background work
 
@@ -68,16 +70,28 @@ class Checkpointer:
     def _run(self, wake: threading.Event) -> None:
         _lower_priority()
         connection = sqlite3.connect(self.path, isolation_level=None, timeout=20)
+        last = (0, 0)  # the WAL's pages, and how many of them were copied, after the last one
         while True:
             wake.wait(IDLE_INTERVAL)
             wake.clear()
+            copied = 0
             try:
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                _, pages, done = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 self.checkpoints += 1
+                # Fewer pages than last time: the WAL started over in between.
+                copied = done if pages < last[0] or done < last[1] else done - last[1]
+                last = (pages, done)
             except sqlite3.Error as error:  # the commits' own safety net still holds
                 log.warning("WAL checkpoint of %s failed: %s", self.path, error)
-            # Several commits in a row get one checkpoint between them.
-            time.sleep(MIN_INTERVAL)
+            # Several small commits in a row get one checkpoint between them. After a big one
+            # the next commit is checkpointed at once: SQLite starts the WAL over only for a
+            # write that begins after a checkpoint that left nothing to copy, and with big
+            # batches one after another a checkpoint held back for MIN_INTERVAL ran into the
+            # next batch every time. The WAL then grew by each batch until a commit passed
+            # SAFETY_NET_PAGES and checkpointed by itself: 18-78 ms in three or four commits of
+            # 17 stored batches of 10,000 points, the others 2-8 ms (docs/BENCHMARKS.md).
+            if copied < BIG_CHECKPOINT_PAGES:
+                time.sleep(MIN_INTERVAL)
 
 
 def _lower_priority() -> None:
