@@ -54,8 +54,5 @@ def test_it_evaluates_a_folder_of_labelled_files(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["datasets"]["toy"]["robust_z"]["roc_auc"] > 0.95
     assert set(result["mean"]["robust_z"]) >= {
-        "roc_auc",
-        "average_precision",
-        "f1",
-        "false_alarm_rate",
+        "roc_auc", "average_precision", "f1", "false_alarm_rate"
     }

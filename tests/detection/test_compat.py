@@ -15,15 +15,8 @@ from detection.services import compat
 pytestmark = pytest.mark.django_db
 
 DETECT_KEYS = {
-    "status",
-    "timestamp",
-    "algorithm",
-    "is_anomaly",
-    "anomaly_detected",
-    "confidence",
-    "anomaly_score",
-    "alert_level",
-    "description",
+    "status", "timestamp", "algorithm", "is_anomaly", "anomaly_detected", "confidence",
+    "anomaly_score", "alert_level", "description",
 }
 PREDICT_KEYS = {"status", "prediction", "is_anomaly", "confidence", "timestamp", "feature_count"}
 ERROR_KEYS = {"status", "message", "error"}
@@ -34,9 +27,8 @@ OUTLIER = {"features": [9.0, -6.0, 30.0]}
 def training_rows(n: int = 120, seed: int = 3) -> list[list[float]]:
     """Readings around the README's example point (1.2, 3.4, 5.6)."""
     rng = np.random.default_rng(seed)
-    rows = np.column_stack(
-        [rng.normal(1.2, 0.2, n), rng.normal(3.4, 0.3, n), rng.normal(5.6, 0.4, n)]
-    )
+    rows = np.column_stack([rng.normal(1.2, 0.2, n), rng.normal(3.4, 0.3, n),
+                            rng.normal(5.6, 0.4, n)])
     return rows.round(4).tolist()
 
 
@@ -45,9 +37,8 @@ def post(client, name, body, **extra):
 
 
 def train(client, body=None):
-    return post(
-        client, "legacy-train", body or {"algorithm": "isolation_forest", "data": training_rows()}
-    )
+    return post(client, "legacy-train", body or {"algorithm": "isolation_forest",
+                                                 "data": training_rows()})
 
 
 def assert_legacy_error(response, status_code, code=None):
@@ -86,25 +77,12 @@ def test_it_trains_a_model_the_original_way(alice_client, project, media):
     response = train(alice_client)
     assert response.status_code == 200, response.json()
     body = response.json()
-    assert set(body) == {
-        "status",
-        "message",
-        "training_samples",
-        "training_time",
-        "timestamp",
-        "model",
-    }
+    assert set(body) == {"status", "message", "training_samples", "training_time", "timestamp",
+                         "model"}
     assert body["status"] == "success" and body["training_samples"] == 120
     model = body["model"]
-    assert set(model) == {
-        "id",
-        "name",
-        "project",
-        "algorithm",
-        "version",
-        "features",
-        "training_rows",
-    }
+    assert set(model) == {"id", "name", "project", "algorithm", "version", "features",
+                          "training_rows"}
     assert model["algorithm"] == "isolation_forest" and model["version"] == 1
     assert model["features"] == ["f0", "f1", "f2"] and model["training_rows"] == 120
     project.refresh_from_db()
@@ -149,16 +127,8 @@ def test_it_answers_the_readme_predict_example(readme_model, alice_client):
 
 def test_it_reports_its_status(legacy_model, alice_client, charlie_client):
     body = alice_client.get(reverse("legacy-status")).json()
-    assert set(body) == {
-        "status",
-        "service",
-        "version",
-        "timestamp",
-        "database",
-        "models_loaded",
-        "model_loaded",
-        "default_detector",
-    }
+    assert set(body) == {"status", "service", "version", "timestamp", "database",
+                         "models_loaded", "model_loaded", "default_detector"}
     assert body["status"] == "success" and body["database"] == "ok"
     assert body["models_loaded"] == 1 and body["model_loaded"] is True
     assert body["default_detector"]["id"] == legacy_model.pk
@@ -187,15 +157,8 @@ def test_it_lists_results_after_detections(legacy_model, alice_client):
     body = response.json()
     assert set(body) == {"status", "total", "results"} and body["total"] == 2
     newest, oldest = body["results"]
-    assert set(newest) == {
-        "timestamp",
-        "is_anomaly",
-        "anomaly_score",
-        "confidence",
-        "alert_level",
-        "description",
-        "features",
-    }
+    assert set(newest) == {"timestamp", "is_anomaly", "anomaly_score", "confidence",
+                           "alert_level", "description", "features"}
     assert newest["features"] == [9.0, -6.0, 30.0] and newest["is_anomaly"] is True
     assert oldest["features"] == [1.2, 3.4, 5.6] and oldest["is_anomaly"] is False
     assert alice_client.get(reverse("legacy-results"), {"limit": 1}).json()["total"] == 1
@@ -220,25 +183,13 @@ def test_it_scores_a_csv_batch_and_stores_it(legacy_model, alice_client):
     response = batch(alice_client, upload)
     assert response.status_code == 200, response.json()
     body = response.json()
-    assert set(body) == {
-        "status",
-        "total",
-        "anomalies",
-        "total_processed",
-        "anomalies_found",
-        "results",
-    }
+    assert set(body) == {"status", "total", "anomalies", "total_processed", "anomalies_found",
+                         "results"}
     assert body["total"] == body["total_processed"] == 3
     assert body["anomalies"] == body["anomalies_found"] == 1
     assert [r["row"] for r in body["results"]] == [1, 2, 3]
-    assert set(body["results"][0]) == {
-        "row",
-        "is_anomaly",
-        "anomaly_score",
-        "confidence",
-        "alert_level",
-        "description",
-    }
+    assert set(body["results"][0]) == {"row", "is_anomaly", "anomaly_score", "confidence",
+                                       "alert_level", "description"}
     assert [r["is_anomaly"] for r in body["results"]] == [False, False, True]
     assert list(ScoredPoint.objects.values_list("source", flat=True)) == ["batch"] * 3
 
@@ -268,9 +219,8 @@ def test_it_refuses_a_bad_batch_file_whole(legacy_model, alice_client):
 
 
 def test_it_takes_event_times_from_a_timestamp_column(legacy_model, alice_client):
-    upload = csv_upload(
-        "timestamp,f0,f1,f2\n2026-03-01T10:00:00Z,1.2,3.4,5.6\n2026-03-01T10:01:00Z,9,-6,30\n"
-    )
+    upload = csv_upload("timestamp,f0,f1,f2\n2026-03-01T10:00:00Z,1.2,3.4,5.6\n"
+                        "2026-03-01T10:01:00Z,9,-6,30\n")
     assert batch(alice_client, upload).status_code == 200
     results = alice_client.get(reverse("legacy-results")).json()["results"]
     assert [r["timestamp"] for r in results] == ["2026-03-01T10:01:00Z", "2026-03-01T10:00:00Z"]
@@ -313,9 +263,8 @@ def test_it_refuses_a_body_that_is_not_json(legacy_model, alice_client):
     for data in ("{features: [1, 2, 3]", '{"features": [NaN, 1, 2]}'):
         response = post(alice_client, "legacy-detect", data)
         assert_legacy_error(response, 400, "parse_error")
-    response = alice_client.post(
-        reverse("legacy-detect"), "features=1", content_type="application/x-www-form-urlencoded"
-    )
+    response = alice_client.post(reverse("legacy-detect"), "features=1",
+                                 content_type="application/x-www-form-urlencoded")
     assert_legacy_error(response, 415)
     assert not ScoredPoint.objects.exists()
 
@@ -338,19 +287,16 @@ def test_it_refuses_training_to_bob(legacy_model, bob_client):
 
 def test_it_hides_alices_project_from_charlie(legacy_model, charlie_client, project):
     query = f"?project={project.pk}"
-    assert_legacy_error(
-        post(charlie_client, "legacy-detect", {**README_EXAMPLE, "project": project.pk}), 404
-    )
+    assert_legacy_error(post(charlie_client, "legacy-detect", {**README_EXAMPLE,
+                                                               "project": project.pk}), 404)
     assert_legacy_error(charlie_client.get(reverse("legacy-results") + query), 404)
     assert_legacy_error(charlie_client.get(reverse("legacy-models") + query), 404)
     assert_legacy_error(charlie_client.get(reverse("legacy-status") + query), 404)
-    assert_legacy_error(
-        train(charlie_client, {"data": training_rows(), "project": project.pk}), 404
-    )
+    assert_legacy_error(train(charlie_client, {"data": training_rows(), "project": project.pk}),
+                        404)
     # Without `project` charlie's own (empty) world answers.
-    body = assert_legacy_error(
-        post(charlie_client, "legacy-detect", README_EXAMPLE), 404, "no_default_detector"
-    )
+    body = assert_legacy_error(post(charlie_client, "legacy-detect", README_EXAMPLE), 404,
+                               "no_default_detector")
     assert "/api/train" in body["message"]
     assert_legacy_error(train(charlie_client), 404, "no_project")
     assert not ScoredPoint.objects.exists()
@@ -358,15 +304,9 @@ def test_it_hides_alices_project_from_charlie(legacy_model, charlie_client, proj
 
 @pytest.mark.parametrize(
     ("method", "name"),
-    [
-        ("get", "legacy-status"),
-        ("post", "legacy-detect"),
-        ("post", "legacy-predict"),
-        ("get", "legacy-models"),
-        ("post", "legacy-train"),
-        ("get", "legacy-results"),
-        ("post", "legacy-batch-detect"),
-    ],
+    [("get", "legacy-status"), ("post", "legacy-detect"), ("post", "legacy-predict"),
+     ("get", "legacy-models"), ("post", "legacy-train"), ("get", "legacy-results"),
+     ("post", "legacy-batch-detect")],
 )
 def test_it_requires_a_signed_in_caller(client, method, name):
     response = getattr(client, method)(reverse(name))
@@ -398,13 +338,13 @@ def test_it_scores_with_the_named_algorithm_when_one_is_ready(legacy_model, alic
     unknown = post(alice_client, "legacy-detect", {**README_EXAMPLE, "algorithm": "xgboost"})
     assert unknown.json()["algorithm"] == "isolation_forest"
     assert set(ScoredPoint.objects.values_list("detector__algorithm", flat=True)) == {
-        "robust_z",
-        "isolation_forest",
+        "robust_z", "isolation_forest"
     }
 
 
 def test_it_trains_on_objects_with_their_numeric_keys(alice_client, project, media):
-    rows = [{"host": f"h{i % 3}", "cpu": 20 + i % 7, "mem": 50.0 + (i * 7) % 11} for i in range(60)]
+    rows = [{"host": f"h{i % 3}", "cpu": 20 + i % 7, "mem": 50.0 + (i * 7) % 11}
+            for i in range(60)]
     response = train(alice_client, {"training_data": rows})  # the original code's field name
     assert response.status_code == 200, response.json()
     model = response.json()["model"]
@@ -446,14 +386,8 @@ def test_it_says_why_training_failed_and_keeps_nothing(legacy_model, alice_clien
 
 def test_it_documents_the_endpoints_as_legacy(alice_client):
     schema = alice_client.get("/api/schema/?format=json").json()
-    for path, method in [
-        ("/api/status", "get"),
-        ("/api/detect", "post"),
-        ("/predict", "post"),
-        ("/api/models", "get"),
-        ("/api/train", "post"),
-        ("/api/results", "get"),
-        ("/api/batch-detect", "post"),
-    ]:
+    for path, method in [("/api/status", "get"), ("/api/detect", "post"), ("/predict", "post"),
+                         ("/api/models", "get"), ("/api/train", "post"),
+                         ("/api/results", "get"), ("/api/batch-detect", "post")]:
         operation = schema["paths"][path][method]
         assert operation["tags"] == ["legacy"] and operation["deprecated"] is True
