@@ -351,7 +351,7 @@ def test_a_batch_is_scored_in_parts_the_first_one_small():
     assert all(part.stop - part.start == step for part in parts[1:-1])
 
 
-def test_on_postgresql_the_last_part_is_small_too():
+def test_the_last_part_is_small_too():
     first, step = scoring_service.FIRST_PART_ROWS, scoring_service.ROWS_PER_PART
     last = scoring_service.LAST_PART_ROWS
 
