@@ -6,6 +6,7 @@ DATABASE_URL, REDIS_URL and CELERY_BROKER_URL move it to the scale tier; README.
 variable.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -254,6 +255,15 @@ SECURE_CSP = {
     "frame-ancestors": ["'none'"],
     "form-action": ["'self'"],
 }
+
+# --- Processes.
+# OpenBLAS (numpy's and scipy's matrix products) runs one thread per process unless the operator
+# says otherwise. The products here are small (a few hundred points against a detector's
+# reference sample); with more threads, the spare ones spin after each product and take the core
+# that the database, SQLite's writer thread or another request needs. On 2 CPUs a stored
+# 10,000-point batch took about a quarter longer with 2 (docs/BENCHMARKS.md). OpenBLAS reads the
+# variable when numpy first loads, which is after the settings in every process of the project.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # --- Product limits and timings.
 DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_MB", 200, minimum=1) * 1024 * 1024
