@@ -25,6 +25,8 @@ print(json.dumps(sorted({{i["num_threads"] for i in threadpool_info()
 WEB = "import anomaly_project.asgi"  # it imports the URLs, so the views and the engine
 # What `celery -A anomaly_project worker` does before a task runs.
 WORKER = "import anomaly_project.celery, django; django.setup(); import detection.tasks, numpy"
+# A management command (`check` imports the URLs, so the views and the engine).
+COMMAND = "import django; django.setup(); django.core.management.call_command('check')"
 NO_SETTINGS = "import numpy"
 
 
@@ -51,6 +53,7 @@ def test_it_gives_openblas_one_thread_in_the_web_and_worker_processes():
     assert blas_threads(NO_SETTINGS) == [os.cpu_count()]  # OpenBLAS's own default
     assert blas_threads(WEB) == [1]
     assert blas_threads(WORKER) == [1]
+    assert blas_threads(COMMAND, DEBUG="true") == [1]  # DEBUG: no SECRET_KEY needed
 
 
 @needs_two_cpus
