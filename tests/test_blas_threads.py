@@ -49,8 +49,8 @@ needs_two_cpus = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 C
 
 
 @needs_two_cpus
-def test_it_gives_openblas_one_thread_in_the_web_and_worker_processes():
-    assert blas_threads(NO_SETTINGS) == [os.cpu_count()]  # OpenBLAS's own default
+def test_it_gives_openblas_one_thread_in_every_kind_of_process():
+    assert blas_threads(NO_SETTINGS)[0] > 1  # OpenBLAS's own default: a thread per CPU
     assert blas_threads(WEB) == [1]
     assert blas_threads(WORKER) == [1]
     assert blas_threads(COMMAND, DEBUG="true") == [1]  # DEBUG: no SECRET_KEY needed
